@@ -1,0 +1,28 @@
+/** Request and byte counters, readable over HTTP so tests can assert "nothing was fetched". */
+export type Counter = "requests" | "media" | "list" | "metadata" | "upload" | "delete" | "bucket" | "injected503" | "cut";
+
+export class Stats {
+  private counters: Record<Counter, number> = Stats.zero();
+  private bytes = 0;
+
+  private static zero(): Record<Counter, number> {
+    return { requests: 0, media: 0, list: 0, metadata: 0, upload: 0, delete: 0, bucket: 0, injected503: 0, cut: 0 };
+  }
+
+  count(c: Counter): void {
+    this.counters[c]++;
+  }
+
+  addBytes(n: number): void {
+    this.bytes += n;
+  }
+
+  reset(): void {
+    this.counters = Stats.zero();
+    this.bytes = 0;
+  }
+
+  snapshot(): Record<Counter, number> & { mediaBytes: number } {
+    return { ...this.counters, mediaBytes: this.bytes };
+  }
+}
