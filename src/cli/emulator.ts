@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--seed <n>", "random seed for injected faults", num("--seed", 0, 2 ** 32), 1)
     .option("--port-file <path>", "write the chosen port here once listening")
     .option("--verbose", "log every request");
-  installFriendlyErrors(program);
+  installFriendlyErrors(program, "som-emulator");
   program.parse(argv);
   const o = program.opts<{
     port: number; host: string; bucket: string[]; dataDir?: string; latency: number; bandwidth: number;

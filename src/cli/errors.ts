@@ -26,10 +26,10 @@ export function fail(err: unknown, code = 1): never {
 }
 
 /** Commander's own errors (unknown option, missing argument) become one line and exit 2. */
-export function installFriendlyErrors(program: Command): void {
+export function installFriendlyErrors(program: Command, prog = "som"): void {
   program.exitOverride();
   program.configureOutput({
-    writeErr: (s) => process.stderr.write(s.replace(/^error: /, `${program.name()}: `)),
+    writeErr: (s) => process.stderr.write(s.replace(/^error: /, `${prog}: `)),
   });
   program.showSuggestionAfterError(true);
 }

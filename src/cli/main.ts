@@ -1,0 +1,22 @@
+// The som command: one file per subcommand.
+import { Command } from "commander";
+import { mountCommand } from "./mount.js";
+import { umountCommand } from "./umount.js";
+import { installFriendlyErrors } from "./errors.js";
+
+export function program(): Command {
+  const p = new Command("som")
+    .description("Work with de-identified DICOM studies in Google Cloud Storage as local folders")
+    .version("0.1.0")
+    .option("--debug", "verbose logging and stack traces");
+  for (const c of [mountCommand(), umountCommand()]) {
+    installFriendlyErrors(c);
+    p.addCommand(c);
+  }
+  installFriendlyErrors(p);
+  return p;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await program().parseAsync(argv);
+}

@@ -1,0 +1,143 @@
+// som mount <bucket> <mountpoint>: option parsing and the daemon's lifecycle
+// (signals, external unmount, --background hand-off). The work is in
+// app/mount-app.ts.
+import { spawn } from "node:child_process";
+import { openSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { startMount, type MountConfig } from "../app/mount-app.js";
+import { bucketNameProblem } from "../storage/bucket-name.js";
+import { parseSize } from "../util/size.js";
+import { StreamLogger } from "../util/log.js";
+import { UsageError, describe, setDebug } from "./errors.js";
+
+interface MountFlags {
+  endpoint?: string;
+  anonymous?: boolean;
+  prefix?: string;
+  cacheSize: string;
+  metadataTtl: string;
+  uid?: string;
+  gid?: string;
+  allowOther?: boolean;
+  background?: boolean;
+  foreground?: boolean;
+  logFile?: string;
+  debug?: boolean;
+}
+
+function nonNegativeInt(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a whole number, not "${v}"`);
+  return Number(v);
+}
+
+export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
+  const problem = bucketNameProblem(bucket);
+  if (problem) throw new UsageError(`invalid bucket name "${bucket}": ${problem}`);
+  let cacheSize: number;
+  try {
+    cacheSize = parseSize(f.cacheSize);
+  } catch (e) {
+    throw new UsageError(`bad --cache-size: ${describe(e)}`);
+  }
+  if (cacheSize < 1024 * 1024) throw new UsageError(`--cache-size must be at least 1MiB`);
+  const endpoint = f.endpoint ?? process.env.STORAGE_EMULATOR_HOST;
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint must be an http(s) URL, not "${endpoint}"`);
+  return {
+    bucket, mountpoint,
+    ...(endpoint ? { endpoint } : {}),
+    anonymous: !!f.anonymous,
+    ...(f.prefix ? { prefix: f.prefix } : {}),
+    cacheSize,
+    metadataTtlSeconds: nonNegativeInt("--metadata-ttl", f.metadataTtl),
+    uid: f.uid !== undefined ? nonNegativeInt("--uid", f.uid) : process.getuid?.() ?? 0,
+    gid: f.gid !== undefined ? nonNegativeInt("--gid", f.gid) : process.getgid?.() ?? 0,
+    allowOther: !!f.allowOther,
+    debug: !!f.debug,
+  };
+}
+
+/** Runs the daemon in this process until signalled or unmounted from outside. */
+async function runForeground(cfg: MountConfig): Promise<void> {
+  const log = new StreamLogger(cfg.debug ? "debug" : "info");
+  const { mount } = await startMount(cfg, log);
+  const where = `gs://${cfg.bucket}/${cfg.prefix ?? ""}`;
+  log.info(`mounted ${where} at ${mount.mountpoint} (read-only); stop with Ctrl-C or som umount ${mount.mountpoint}`);
+  process.send?.({ type: "ready" });
+  if (process.send) process.disconnect();
+  const stop = (signal: string): void => {
+    log.info(`${signal}: unmounting ${mount.mountpoint}`);
+    try {
+      mount.unmount();
+    } catch (e) {
+      log.error(describe(e));
+      process.exit(1);
+    }
+    process.exit(0);
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGHUP", () => stop("SIGHUP"));
+  await mount.whenGone();
+  log.info(`${mount.mountpoint} was unmounted; exiting`);
+  process.exit(0);
+}
+
+/**
+ * Starts the daemon as a detached child and returns once the mount answers,
+ * or fails with the child's reason. The CLI process spawns; the daemon never does.
+ */
+async function runBackground(cfg: MountConfig, argv: string[], logFile: string): Promise<void> {
+  const args = argv.slice(1).filter((a) => a !== "--background");
+  const out = openSync(logFile, "a");
+  const child = spawn(process.execPath, [...process.execArgv, ...args, "--foreground"], {
+    detached: true, stdio: ["ignore", out, out, "ipc"],
+  });
+  const outcome = await new Promise<{ ok: true } | { ok: false; reason: string }>((resolvePromise) => {
+    child.once("message", (m: { type?: string }) => {
+      if (m?.type === "ready") resolvePromise({ ok: true });
+    });
+    child.once("exit", (code) => resolvePromise({ ok: false, reason: `the mount daemon exited (${code}); see ${logFile}` }));
+  });
+  if (!outcome.ok) {
+    const { readFile } = await import("node:fs/promises");
+    const lines = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n");
+    const last = lines.reverse().find((l) => l.startsWith("som: ") || l.includes(" error: "));
+    throw new UsageError(last ? last.replace(/^som: /, "").replace(/^\S+ som error: /, "") : outcome.reason);
+  }
+  child.unref();
+  child.disconnect?.();
+  process.stdout.write(`mounted gs://${cfg.bucket} at ${resolve(cfg.mountpoint)} (daemon pid ${child.pid}, log ${logFile})\n`);
+}
+
+export function mountCommand(): Command {
+  return new Command("mount")
+    .description("mount a GCS bucket (or a prefix of it) read-only at a directory")
+    .argument("<bucket>", "bucket name, e.g. idc-open-data")
+    .argument("<mountpoint>", "an existing empty directory")
+    .option("--endpoint <url>", "storage endpoint (default: $STORAGE_EMULATOR_HOST, else Google)")
+    .option("--anonymous", "send no credentials (public buckets)")
+    .option("--prefix <prefix>", "mount only this sub-tree of the bucket")
+    .option("--cache-size <size>", "memory for cached object data (e.g. 512MiB, 2G)", "512MiB")
+    .option("--metadata-ttl <seconds>", "how long listings and attributes are trusted", "60")
+    .option("--uid <uid>", "owner shown for files (default: yours)")
+    .option("--gid <gid>", "group shown for files (default: yours)")
+    .option("--allow-other", "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
+    .addOption(new Option("--foreground", "stay attached until unmounted (default)").conflicts("background"))
+    .option("--background", "return once the mount answers; the daemon keeps running")
+    .option("--log-file <path>", "daemon log with --background")
+    .option("--debug", "verbose logging and stack traces")
+    .action(async (bucket: string, mountpoint: string, flags: MountFlags) => {
+      setDebug(!!flags.debug);
+      const cfg = toConfig(bucket, mountpoint, flags);
+      if (flags.background) {
+        const logFile = flags.logFile ?? join(tmpdir(), `som-mount-${process.getuid?.() ?? 0}-${resolve(mountpoint).replace(/[^A-Za-z0-9]+/g, "_")}.log`);
+        await runBackground(cfg, process.argv, logFile);
+        return;
+      }
+      await runForeground(cfg);
+    });
+}
+
+

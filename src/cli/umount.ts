@@ -1,0 +1,16 @@
+// som umount <mountpoint>: detach a som mount; its daemon notices and exits.
+import { Command } from "commander";
+import { fuseMountAt } from "../fuse/mount-table.js";
+import { unmount } from "../fuse/unmount.js";
+import { UsageError } from "./errors.js";
+
+export function umountCommand(): Command {
+  return new Command("umount")
+    .description("unmount a som mount")
+    .argument("<mountpoint>")
+    .option("--lazy", "detach even if files are open (they finish first)")
+    .action(async (mountpoint: string, flags: { lazy?: boolean }) => {
+      if (!(await fuseMountAt(mountpoint))) throw new UsageError(`${mountpoint} is not mounted`);
+      unmount(mountpoint, !!flags.lazy);
+    });
+}

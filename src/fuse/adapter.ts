@@ -1,0 +1,80 @@
+// Translates fuse-native calls into SomFilesystem calls. Every callback gets
+// exactly one number — 0, a byte count, or a negative errno — because
+// fuse-native hangs the caller forever on anything else. Unexpected errors
+// become EIO plus a log line.
+import type { FuseOps, FuseStat } from "fuse-native";
+import type { Attr, SomFilesystem } from "../fs/filesystem.js";
+import type { Logger } from "../util/log.js";
+import { ERRNO, errnoOf } from "./errno.js";
+
+function once<A extends unknown[]>(cb: (...args: A) => void): (...args: A) => void {
+  let called = false;
+  return (...args: A) => {
+    if (called) return;
+    called = true;
+    cb(...args);
+  };
+}
+
+const toStat = (a: Attr): FuseStat => a;
+
+export function fuseOps(fs: SomFilesystem, log: Logger): FuseOps {
+  /** Runs `work`, answering through `ok` or with an errno through `fail`, once. */
+  function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void): void {
+    const failOnce = once(fail);
+    const okOnce = once((v: T) => {
+      try {
+        ok(v);
+      } catch (err) {
+        log.error(`${what}: ${String(err)}`);
+        failOnce(ERRNO.EIO);
+      }
+    });
+    let p: Promise<T>;
+    try {
+      p = Promise.resolve(work());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(okOnce, (err: unknown) => {
+      const { errno, expected } = errnoOf(err);
+      if (expected) log.debug(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      else log.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      failOnce(errno);
+    });
+  }
+
+  const readOnly = (cb: (code: number) => void): void => cb(ERRNO.EROFS);
+
+  return {
+    init: (cb) => cb(0),
+    statfs: (_path, cb) =>
+      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */, namemax: 255 }),
+    getattr: (path, cb) => answer(`getattr ${path}`, () => fs.getattr(path), (a) => cb(0, toStat(a)), (e) => cb(e)),
+    fgetattr: (path, _fd, cb) => answer(`fgetattr ${path}`, () => fs.getattr(path), (a) => cb(0, toStat(a)), (e) => cb(e)),
+    access: (path, mode, cb) =>
+      answer(`access ${path}`, () => fs.getattr(path), () => cb(mode & 2 ? ERRNO.EROFS : 0), (e) => cb(e)),
+    readdir: (path, cb) =>
+      answer(`readdir ${path}`, () => fs.readdir(path), (r) => cb(0, r.names, r.attrs.map(toStat)), (e) => cb(e)),
+    open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
+    read: (path, fd, buf, len, pos, cb) =>
+      answer(`read ${path} @${pos}+${len}`, () => fs.read(fd, pos, len), (data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))), (e) => cb(e)),
+    release: (path, fd, cb) => answer(`release ${path}`, () => fs.release(fd), () => cb(0), (e) => cb(e)),
+    write: (_p, _fd, _b, _l, _pos, cb) => cb(ERRNO.EROFS),
+    create: (_p, _m, cb) => cb(ERRNO.EROFS),
+    truncate: (_p, _s, cb) => readOnly(cb),
+    ftruncate: (_p, _fd, _s, cb) => readOnly(cb),
+    unlink: (_p, cb) => readOnly(cb),
+    rename: (_s, _d, cb) => readOnly(cb),
+    link: (_s, _d, cb) => readOnly(cb),
+    symlink: (_s, _d, cb) => readOnly(cb),
+    mkdir: (_p, _m, cb) => readOnly(cb),
+    rmdir: (_p, cb) => readOnly(cb),
+    chmod: (_p, _m, cb) => readOnly(cb),
+    chown: (_p, _u, _g, cb) => readOnly(cb),
+    utimens: (_p, _a, _m, cb) => readOnly(cb),
+    mknod: (_p, _m, _d, cb) => readOnly(cb),
+    setxattr: (_p, _n, _v, _pos, _f, cb) => readOnly(cb),
+    removexattr: (_p, _n, cb) => readOnly(cb),
+  };
+}

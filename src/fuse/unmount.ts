@@ -1,0 +1,31 @@
+// Unmounting without a child process. A daemon that spawns `fusermount`
+// hands it an inherited /dev/fuse descriptor, and a child that outlives the
+// daemon keeps a dead mount hung; so the daemon (and `som umount`) call
+// umount2(2) directly through koffi's FFI. That needs root (or CAP_SYS_ADMIN);
+// see README for unprivileged use.
+import koffi from "koffi";
+
+const MNT_DETACH = 2;
+
+type Umount2 = (target: string, flags: number) => number;
+let umount2: Umount2 | undefined;
+
+function libc(): Umount2 {
+  umount2 ??= koffi.load("libc.so.6").func("int umount2(const char *target, int flags)") as Umount2;
+  return umount2;
+}
+
+export class UnmountError extends Error {
+  constructor(readonly errno: number, message: string) {
+    super(message);
+  }
+}
+
+const REASONS: Record<number, string> = { 1: "operation not permitted (unmounting needs root)", 16: "the mount is busy", 22: "not a mount point", 2: "no such directory" };
+
+/** Unmounts `path`; `lazy` detaches it now and lets open files finish (MNT_DETACH). */
+export function unmount(path: string, lazy: boolean): void {
+  if (libc()(path, lazy ? MNT_DETACH : 0) === 0) return;
+  const errno = koffi.errno();
+  throw new UnmountError(errno, `cannot unmount ${path}: ${REASONS[errno] ?? `errno ${errno}`}`);
+}

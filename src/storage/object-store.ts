@@ -1,0 +1,54 @@
+// The one interface the filesystem sees of an object store. Implementations:
+// GcsObjectStore (the real thing, via @google-cloud/storage), MemoryObjectStore
+// (tests), and decorators of the same shape (RetryingObjectStore).
+
+export interface ObjectInfo {
+  name: string;
+  size: number;
+  /** GCS generation, as a decimal string; with name it identifies immutable bytes. */
+  generation: string;
+  updated: Date;
+  /** base64 big-endian CRC32C, when the store reports one. */
+  crc32c?: string;
+  md5Hash?: string;
+  contentType?: string;
+}
+
+export interface ListOptions {
+  prefix: string;
+  delimiter?: string;
+  pageToken?: string;
+  maxResults?: number;
+  startOffset?: string;
+  endOffset?: string;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  prefixes: string[];
+  nextPageToken?: string;
+}
+
+export interface ByteRange {
+  /** inclusive */
+  start: number;
+  /** exclusive */
+  end: number;
+}
+
+export interface ObjectStore {
+  readonly bucket: string;
+  /** Throws BucketNotFoundError or UnreachableError when the bucket can't be used. */
+  checkBucket(): Promise<void>;
+  /** One page of a listing. */
+  list(opts: ListOptions): Promise<ListPage>;
+  /** Metadata of the live generation. Throws NotFoundError. */
+  stat(name: string): Promise<ObjectInfo>;
+  /**
+   * Bytes of exactly `generation` (whole object, or `range`). Throws
+   * NotFoundError when that generation is gone, TransientError when the
+   * response was cut short or the service failed in a way worth retrying.
+   * A whole-object read with `crc32c` is verified (IntegrityError, retried).
+   */
+  read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer>;
+}
