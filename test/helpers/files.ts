@@ -1,0 +1,44 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, open, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return h.digest("hex");
+}
+
+export const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
+
+export async function writeRandomFile(path: string, size: number): Promise<void> {
+  const f = await open(path, "w");
+  try {
+    for (let done = 0; done < size; ) {
+      const n = Math.min(8 << 20, size - done);
+      await f.write(randomBytes(n));
+      done += n;
+    }
+  } finally {
+    await f.close();
+  }
+}
+
+export function tempDir(tag: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `som-test-${tag}-`));
+}
+
+/** Relative path -> sha256 of every file under dir. */
+export async function treeHashes(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.set(relative(dir, p), await sha256File(p));
+    }
+  };
+  await walk(dir);
+  return out;
+}

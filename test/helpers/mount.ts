@@ -1,0 +1,48 @@
+// Real mounts for tests: `som mount` runs as its own process (the daemon), and
+// every mount is unmounted afterwards even when the test failed.
+import type { ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fuseMountAt } from "../../src/fuse/mount-table.js";
+import { unmount } from "../../src/fuse/unmount.js";
+import { spawnSom, waitExit } from "./proc.js";
+import { tempDir } from "./files.js";
+
+export class TestMount {
+  stderr = "";
+
+  private constructor(readonly dir: string, readonly child: ChildProcess) {
+    child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  static async start(bucket: string, endpoint: string, extra: string[] = [], dir?: string): Promise<TestMount> {
+    const mnt = dir ?? join(await tempDir("mnt"), "mnt");
+    await mkdir(mnt, { recursive: true });
+    const child = spawnSom(["mount", bucket, mnt, "--endpoint", endpoint, ...extra]);
+    const m = new TestMount(mnt, child);
+    live.add(m);
+    const deadline = Date.now() + 20_000;
+    while (!(await fuseMountAt(mnt))) {
+      if (child.exitCode !== null) throw new Error(`som mount exited ${child.exitCode}: ${m.stderr}`);
+      if (Date.now() > deadline) throw new Error(`mount did not appear: ${m.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return m;
+  }
+
+  /** SIGTERM the daemon and make sure nothing is left mounted. */
+  async stop(): Promise<void> {
+    live.delete(this);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGTERM");
+      await waitExit(this.child).catch(() => this.child.kill("SIGKILL"));
+    }
+    if (await fuseMountAt(this.dir)) unmount(this.dir, true);
+  }
+}
+
+const live = new Set<TestMount>();
+
+export async function stopAllMounts(): Promise<void> {
+  await Promise.all([...live].map((m) => m.stop()));
+}
