@@ -129,7 +129,8 @@ export function mountCommand(): Command {
     .option("--log-file <path>", "daemon log with --background")
     .option("--debug", "verbose logging and stack traces")
     .action(async (bucket: string, mountpoint: string, flags: MountFlags) => {
-      setDebug(!!flags.debug);
+      flags.debug ||= process.argv.includes("--debug"); // also given before the subcommand
+      setDebug(flags.debug);
       const cfg = toConfig(bucket, mountpoint, flags);
       if (flags.background) {
         const logFile = flags.logFile ?? join(tmpdir(), `som-mount-${process.getuid?.() ?? 0}-${resolve(mountpoint).replace(/[^A-Za-z0-9]+/g, "_")}.log`);

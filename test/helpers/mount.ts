@@ -16,13 +16,17 @@ export class TestMount {
   }
 
   static async start(bucket: string, endpoint: string, extra: string[] = [], dir?: string): Promise<TestMount> {
-    const mnt = dir ?? join(await tempDir("mnt"), "mnt");
-    await mkdir(mnt, { recursive: true });
+    let mnt = dir;
+    if (!mnt) {
+      mnt = join(await tempDir("mnt"), "mnt");
+      await mkdir(mnt);
+    }
     const child = spawnSom(["mount", bucket, mnt, "--endpoint", endpoint, ...extra]);
     const m = new TestMount(mnt, child);
     live.add(m);
     const deadline = Date.now() + 20_000;
-    while (!(await fuseMountAt(mnt))) {
+    // The daemon says so once the kernel has sent FUSE init (a stale mount may still be listed before that).
+    while (!/ info: mounted gs:\/\//.test(m.stderr) || !(await fuseMountAt(mnt))) {
       if (child.exitCode !== null) throw new Error(`som mount exited ${child.exitCode}: ${m.stderr}`);
       if (Date.now() > deadline) throw new Error(`mount did not appear: ${m.stderr}`);
       await new Promise((r) => setTimeout(r, 50));

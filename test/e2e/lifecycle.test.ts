@@ -1,0 +1,147 @@
+// The daemon's life: signals, stale mounts, som umount, --background, no
+// child processes, and one clear line for every mistake.
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Emulator } from "../../src/emulator/server.js";
+import { fuseMountAt } from "../../src/fuse/mount-table.js";
+import { unmount } from "../../src/fuse/unmount.js";
+import { startEmulator } from "../helpers/emulator.js";
+import { tempDir } from "../helpers/files.js";
+import { TestMount, stopAllMounts } from "../helpers/mount.js";
+import { run, som, waitExit } from "../helpers/proc.js";
+
+let emu: Emulator;
+let seed: string;
+
+beforeAll(async () => {
+  seed = await tempDir("life");
+  await mkdir(join(seed, "s1"));
+  await writeFile(join(seed, "s1", "a.dcm"), "not really dicom\n");
+  emu = await startEmulator({ buckets: { life: seed } });
+});
+
+afterEach(async () => {
+  await stopAllMounts();
+});
+
+afterAll(async () => {
+  await emu?.close();
+});
+
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+describe("mount lifecycle", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal} unmounts cleanly and exits 0`, async () => {
+      const m = await TestMount.start("life", emu.url);
+      expect(await readdir(m.dir)).toEqual(["s1"]);
+      m.child.kill(signal);
+      expect(await waitExit(m.child)).toBe(0);
+      expect(await fuseMountAt(m.dir)).toBeUndefined();
+      expect(await readdir(m.dir)).toEqual([]);
+    });
+  }
+
+  it("recovers a stale mount left by a killed daemon", async () => {
+    const m = await TestMount.start("life", emu.url);
+    m.child.kill("SIGKILL");
+    await waitExit(m.child);
+    const dead = await run("ls", [m.dir]);
+    expect(dead.stderr).toMatch(/Transport endpoint is not connected/);
+    const again = await TestMount.start("life", emu.url, [], m.dir);
+    expect(await readFile(join(again.dir, "s1", "a.dcm"), "utf8")).toBe("not really dicom\n");
+    expect(again.stderr).toMatch(/stale mount/);
+  });
+
+  it("som umount stops the daemon; umount of something not mounted fails with one line", async () => {
+    const m = await TestMount.start("life", emu.url);
+    const r = await som(["umount", m.dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await waitExit(m.child)).toBe(0);
+    const again = await som(["umount", m.dir]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toBe(`som: ${m.dir} is not mounted\n`);
+  });
+
+  it("--background returns once the mount answers; the daemon runs on", async () => {
+    const dir = join(await tempDir("bg"), "mnt");
+    await mkdir(dir);
+    const log = join(dir, "..", "daemon.log");
+    const r = await som(["mount", "life", dir, "--endpoint", emu.url, "--background", "--log-file", log]);
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      expect(await fuseMountAt(dir)).toBeDefined();
+      expect(await readFile(join(dir, "s1", "a.dcm"), "utf8")).toBe("not really dicom\n");
+      const pid = Number(/daemon pid (\d+)/.exec(r.stdout)![1]);
+      expect((await som(["umount", dir])).code).toBe(0);
+      expect(await gone(pid)).toBe(true);
+      expect(await readFile(log, "utf8")).toMatch(/was unmounted; exiting/);
+    } finally {
+      if (await fuseMountAt(dir)) unmount(dir, true);
+    }
+  });
+
+  it("--background fails with the reason and leaves nothing mounted", async () => {
+    const dir = join(await tempDir("bgfail"), "mnt");
+    await mkdir(dir);
+    const r = await som(["mount", "no-such-bucket", dir, "--endpoint", emu.url, "--background"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/bucket "no-such-bucket" does not exist/);
+    expect(await fuseMountAt(dir)).toBeUndefined();
+  });
+
+  it("the daemon spawns no child processes while serving", async () => {
+    const m = await TestMount.start("life", emu.url);
+    await run("cat", [join(m.dir, "s1", "a.dcm")]);
+    await run("ls", ["-lR", m.dir]);
+    const tasks = await readdir(`/proc/${m.child.pid}/task`);
+    let children = "";
+    for (const t of tasks) children += await readFile(`/proc/${m.child.pid}/task/${t}/children`, "utf8");
+    expect(children.trim()).toBe("");
+  });
+});
+
+describe("mistakes get one line and a non-zero exit", () => {
+  const cases: [string, (dir: string, file: string) => string[], RegExp][] = [
+    ["missing arguments", () => ["mount"], /^som: missing required argument 'bucket'\n$/],
+    ["an unknown option", (d) => ["mount", "life", d, "--bogus"], /^som: unknown option '--bogus'\n$/],
+    ["a missing mountpoint", (d) => ["mount", "life", join(d, "nope")], /^som: mountpoint .*nope does not exist\n$/],
+    ["a mountpoint that is a file", (_d, f) => ["mount", "life", f], /^som: mountpoint .* is not a directory\n$/],
+    ["a bucket that does not exist", (d) => ["mount", "missing-bucket", d], /^som: bucket "missing-bucket" does not exist\n$/],
+    ["an invalid bucket name", (d) => ["mount", "Bad_Bucket!", d], /^som: invalid bucket name "Bad_Bucket!": /],
+    ["an unreachable endpoint", (d) => ["mount", "life", d, "--endpoint", "http://127.0.0.1:9"], /^som: cannot reach the storage endpoint http:\/\/127\.0\.0\.1:9 \(.*ECONNREFUSED.*\)\n$/],
+    ["a bad --cache-size", (d) => ["mount", "life", d, "--cache-size", "lots"], /^som: bad --cache-size: not a size: "lots"/],
+    ["a bad --metadata-ttl", (d) => ["mount", "life", d, "--metadata-ttl", "-3"], /^som: --metadata-ttl must be a whole number/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(what, async () => {
+      const dir = await tempDir("err");
+      const file = join(dir, "file");
+      await writeFile(file, "x");
+      const r = await som([...args(dir, file), ...(args(dir, file).includes("--endpoint") ? [] : ["--endpoint", emu.url])]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(await fuseMountAt(dir)).toBeUndefined();
+    });
+  }
+
+  it("--debug adds the stack trace", async () => {
+    const dir = await tempDir("err");
+    const r = await som(["mount", "missing-bucket", dir, "--endpoint", emu.url, "--debug"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
