@@ -4,7 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fuseMountAt } from "../../src/fuse/mount-table.js";
-import { unmount } from "../../src/fuse/unmount.js";
+import { UnmountError, unmount } from "../../src/fuse/unmount.js";
 import { spawnSom, waitExit } from "./proc.js";
 import { tempDir } from "./files.js";
 
@@ -41,7 +41,14 @@ export class TestMount {
       this.child.kill("SIGTERM");
       await waitExit(this.child).catch(() => this.child.kill("SIGKILL"));
     }
-    if (await fuseMountAt(this.dir)) unmount(this.dir, true);
+    if (await fuseMountAt(this.dir)) {
+      try {
+        unmount(this.dir, true);
+      } catch (err) {
+        // Another TestMount on the same directory (a remount) may have gone first.
+        if (!(err instanceof UnmountError && err.errno === 22)) throw err;
+      }
+    }
   }
 }
 
