@@ -24,7 +24,7 @@ export interface EmulatorOptions {
 }
 
 interface Route {
-  kind: "api" | "upload" | "download";
+  kind: "api" | "upload" | "download" | "layout";
   bucket?: string;
   object?: string;
   /** path names the object collection (/b/B/o) rather than one object */
@@ -39,6 +39,8 @@ export function parseRoute(pathname: string): Route | undefined {
   else if (p.startsWith("/download/")) { kind = "download"; p = p.slice(9); }
   p = p.replace(/^\/storage\/v1(?=\/)/, "");
   if (p === "/b" || p === "/b/") return { kind, collection: false };
+  const layout = /^\/b\/([^/]+)\/storageLayout$/.exec(p);
+  if (layout) return { kind: "layout", bucket: decodeURIComponent(layout[1]!), collection: false };
   const m = /^\/b\/([^/]+)(?:\/o(?:\/(.*))?)?$/.exec(p);
   if (!m) return undefined;
   const bucket = decodeURIComponent(m[1]!);
@@ -177,6 +179,11 @@ export class Emulator {
     }
 
     const bucket = this.store.bucket(route.bucket);
+    if (route.kind === "layout") {
+      // gcloud asks before recursive copies whether the bucket has a hierarchical namespace.
+      this.stats.count("bucket");
+      return sendJson(res, 200, { kind: "storage#storageLayout", bucket: bucket.name, location: "US", locationType: "multi-region", hierarchicalNamespace: { enabled: false } });
+    }
     if (!route.collection && route.object === undefined) {
       this.stats.count("bucket");
       if (method === "GET") return sendJson(res, 200, bucketResource(base, bucket));
