@@ -48,8 +48,10 @@ export class RawLayout implements Namespace {
 
   constructor(private readonly store: ObjectStore, private readonly opts: RawLayoutOptions) {
     const perf = { now: () => opts.clock.now() };
-    this.listings = new LRUCache({ max: 4096, ttl: Math.max(1, opts.metadataTtlMs), perf });
-    this.lookups = new LRUCache({ max: 65536, ttl: Math.max(1, opts.metadataTtlMs), perf });
+    // ttlResolution 0: ask the (injected) clock every time instead of caching "now" on a timer.
+    const timing = { perf, ttlResolution: 0 };
+    this.listings = new LRUCache({ max: 4096, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
+    this.lookups = new LRUCache({ max: 65536, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
     this.dirEntry = { kind: "dir", mtime: opts.mountTime };
   }
 

@@ -11,7 +11,8 @@ export const systemClock: Clock = {
 
 /** A clock that only moves when told to; sleeps resolve as time passes. */
 export class ManualClock implements Clock {
-  private t = 0;
+  // Not 0: caches such as lru-cache read a start time of 0 as "never set".
+  private t = 1_000_000;
   private sleepers: { until: number; resolve: () => void }[] = [];
 
   now(): number {
