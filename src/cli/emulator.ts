@@ -24,14 +24,22 @@ export async function main(argv: string[]): Promise<void> {
     .option("--error-rate <p>", "probability that a request answers 503", num("--error-rate", 0, 1), 0)
     .option("--cut-rate <p>", "probability that a media response is cut mid-body", num("--cut-rate", 0, 1), 0)
     .option("--seed <n>", "random seed for injected faults", num("--seed", 0, 2 ** 32), 1)
+    .option("--demo-data <dir>", "generate the demo dataset (synthetic CT series) into dir and seed bucket \"demo\" from it")
     .option("--port-file <path>", "write the chosen port here once listening")
     .option("--verbose", "log every request");
   installFriendlyErrors(program, "som-emulator");
   program.parse(argv);
   const o = program.opts<{
     port: number; host: string; bucket: string[]; dataDir?: string; latency: number; bandwidth: number;
-    errorRate: number; cutRate: number; seed: number; portFile?: string; verbose?: boolean;
+    errorRate: number; cutRate: number; seed: number; portFile?: string; verbose?: boolean; demoData?: string;
   }>();
+  if (o.demoData) {
+    const { rm } = await import("node:fs/promises");
+    const { writeDemoData } = await import("../dicom/demo-data.js");
+    await rm(o.demoData, { recursive: true, force: true });
+    await writeDemoData(o.demoData);
+    o.bucket.push(`demo=${o.demoData}`);
+  }
   const buckets: Record<string, string | undefined> = {};
   for (const b of o.bucket.length ? o.bucket : ["demo"]) {
     const eq = b.indexOf("=");
