@@ -1,6 +1,6 @@
 // The daemon's life: signals, stale mounts, som umount, --background, no
 // child processes, and one clear line for every mistake.
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/server.js";
@@ -99,6 +99,13 @@ describe("mount lifecycle", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/bucket "no-such-bucket" does not exist/);
     expect(await fuseMountAt(dir)).toBeUndefined();
+  });
+
+  it("--prefix mounts a sub-tree and --uid/--gid set the owner shown", async () => {
+    const m = await TestMount.start("life", emu.url, ["--prefix", "s1", "--uid", "1234", "--gid", "5678", "--cache-size", "8MiB"]);
+    expect(await readdir(m.dir)).toEqual(["a.dcm"]);
+    const st = await stat(join(m.dir, "a.dcm"));
+    expect([st.uid, st.gid]).toEqual([1234, 5678]);
   });
 
   it("the daemon spawns no child processes while serving", async () => {
