@@ -5,7 +5,10 @@ import { LruBlockCache } from "../cache/block-cache.js";
 import { SomFilesystem } from "../fs/filesystem.js";
 import { fuseOps } from "../fuse/adapter.js";
 import { FuseMount, prepareMountpoint } from "../fuse/fuse-mount.js";
+import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
+import type { Namespace } from "../namespace/namespace.js";
 import { RawLayout, normalizePrefix } from "../namespace/raw-layout.js";
+import { SomLayout, detectLayout } from "../namespace/som-layout.js";
 import { ObjectReader, defaultReaderOptions } from "../read/object-reader.js";
 import { UnreachableError } from "../storage/errors.js";
 import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
@@ -26,12 +29,49 @@ export interface MountConfig {
   gid: number;
   allowOther: boolean;
   debug: boolean;
+  /** auto: som when the tree has a top-level Collection/ prefix. */
+  layout: "auto" | "som" | "raw";
+  /** Datastore project for sidecars (som layout); none = no sidecars. */
+  project?: string;
 }
+
+/** How the mount talks to Datastore: it would rather show no sidecars than make ls wait. */
+const METADATA_RPC_TIMEOUT_MS = 5_000;
+const METADATA_RETRY = { deadlineMs: 8_000, initialDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 3 };
+const METADATA_OUTAGE_BACKOFF_MS = 10_000;
 
 /** Misses are kept briefly: long enough for a burst of probes, short enough for new uploads to show. */
 const NEGATIVE_TTL_SECONDS = 5;
 
 export class StartupError extends Error {}
+
+async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): Promise<Namespace> {
+  const ttlMs = cfg.metadataTtlSeconds * 1000;
+  const base = {
+    prefix: normalizePrefix(cfg.prefix), metadataTtlMs: ttlMs, negativeTtlMs: Math.min(ttlMs, NEGATIVE_TTL_SECONDS * 1000),
+    clock: systemClock, log, mountTime: new Date(),
+  };
+  const where = `gs://${cfg.bucket}/${base.prefix}`;
+  let kind = cfg.layout;
+  if (kind === "auto") {
+    kind = await detectLayout(store, base.prefix);
+    log.info(kind === "som" ? `layout: som (found ${where}Collection/)` : `layout: raw (no ${where}Collection/)`);
+  }
+  if (kind === "raw") {
+    if (cfg.project) log.info("--project is only used by the som layout; no sidecars in the raw layout");
+    return new RawLayout(store, base);
+  }
+  let metadata: DatastoreMetadata | undefined;
+  if (cfg.project) {
+    metadata = new DatastoreMetadata({
+      project: cfg.project, rpcTimeoutMs: METADATA_RPC_TIMEOUT_MS, retry: METADATA_RETRY, clock: systemClock, log,
+    });
+    log.info(`sidecars from Datastore project ${cfg.project}${process.env.DATASTORE_EMULATOR_HOST ? ` (emulator ${process.env.DATASTORE_EMULATOR_HOST})` : ""}`);
+  } else {
+    log.info("no Datastore project (--project, $GOOGLE_CLOUD_PROJECT or $DATASTORE_PROJECT_ID): the som tree is shown without sidecars");
+  }
+  return new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS });
+}
 
 export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<{ mount: FuseMount; fs: SomFilesystem }> {
   const mountpoint = await prepareMountpoint(cfg.mountpoint, log);
@@ -45,11 +85,7 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
     throw err;
   }
   const retrying = new RetryingObjectStore(gcs, systemClock, log, defaultRetryPolicy);
-  const ttlMs = cfg.metadataTtlSeconds * 1000;
-  const layout = new RawLayout(retrying, {
-    prefix: normalizePrefix(cfg.prefix), metadataTtlMs: ttlMs, negativeTtlMs: Math.min(ttlMs, NEGATIVE_TTL_SECONDS * 1000),
-    clock: systemClock, log, mountTime: new Date(),
-  });
+  const layout = await chooseLayout(cfg, retrying, log);
   const reader = new ObjectReader(retrying, new LruBlockCache(cfg.cacheSize), defaultReaderOptions);
   const fs = new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid });
   const mount = await FuseMount.mount(mountpoint, fuseOps(fs, log), {

@@ -25,6 +25,8 @@ interface MountFlags {
   foreground?: boolean;
   logFile?: string;
   debug?: boolean;
+  layout: string;
+  project?: string;
 }
 
 function nonNegativeInt(flag: string, v: string): number {
@@ -44,6 +46,7 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
   if (cacheSize < 1024 * 1024) throw new UsageError(`--cache-size must be at least 1MiB`);
   const endpoint = f.endpoint ?? process.env.STORAGE_EMULATOR_HOST;
   if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint must be an http(s) URL, not "${endpoint}"`);
+  const project = f.project ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.DATASTORE_PROJECT_ID;
   return {
     bucket, mountpoint,
     ...(endpoint ? { endpoint } : {}),
@@ -55,6 +58,8 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     gid: f.gid !== undefined ? nonNegativeInt("--gid", f.gid) : process.getgid?.() ?? 0,
     allowOther: !!f.allowOther,
     debug: !!f.debug,
+    layout: f.layout as MountConfig["layout"],
+    ...(project ? { project } : {}),
   };
 }
 
@@ -121,6 +126,8 @@ export function mountCommand(): Command {
     .option("--prefix <prefix>", "mount only this sub-tree of the bucket")
     .option("--cache-size <size>", "memory for cached object data (e.g. 512MiB, 2G)", "512MiB")
     .option("--metadata-ttl <seconds>", "how long listings and attributes are trusted", "60")
+    .addOption(new Option("--layout <layout>", "som: Collection/<c>/Entity/<e>/<file> as <c>/<e>/<file>; raw: object names as paths").choices(["auto", "som", "raw"]).default("auto"))
+    .option("--project <id>", "Datastore project for sidecar .json records (default: $GOOGLE_CLOUD_PROJECT, $DATASTORE_PROJECT_ID)")
     .option("--uid <uid>", "owner shown for files (default: yours)")
     .option("--gid <gid>", "group shown for files (default: yours)")
     .option("--allow-other", "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")

@@ -67,10 +67,11 @@ export class RawLayout implements Namespace {
       if (!e) throw new FsError("ENOENT", `no such directory: ${path}`);
       if (e.kind !== "dir") throw new FsError("ENOTDIR", `not a directory: ${path}`);
     }
-    return this.listDir(this.dirPrefix(segments));
+    return this.listPrefix(this.dirPrefix(segments));
   }
 
-  private listDir(prefix: string): Promise<Map<string, Entry>> {
+  /** The children of an object-name prefix, without checking that it exists (empty if nothing is there). */
+  listPrefix(prefix: string): Promise<Map<string, Entry>> {
     const cached = this.listings.get(prefix);
     if (cached) return Promise.resolve(cached);
     let p = this.inflight.get(prefix);

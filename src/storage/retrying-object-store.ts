@@ -3,16 +3,11 @@
 // timeout so a failing read answers EIO instead of being cut off by fuse-native.
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
+import { withRetries, type RetryPolicy } from "../util/retry.js";
 import { TransientError } from "./errors.js";
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store.js";
 
-export interface RetryPolicy {
-  /** Total time allowed for one call, retries included. */
-  deadlineMs: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-  maxAttempts: number;
-}
+export type { RetryPolicy };
 
 export const defaultRetryPolicy: RetryPolicy = { deadlineMs: 30_000, initialDelayMs: 100, maxDelayMs: 4_000, maxAttempts: 10 };
 
@@ -29,20 +24,8 @@ export class RetryingObjectStore implements ObjectStore {
     return this.inner.bucket;
   }
 
-  private async retry<T>(what: string, op: () => Promise<T>): Promise<T> {
-    const start = this.clock.now();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await op();
-      } catch (err) {
-        if (!(err instanceof TransientError) || attempt >= this.policy.maxAttempts) throw err;
-        const cap = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** (attempt - 1));
-        const delay = Math.round(this.random() * cap);
-        if (this.clock.now() - start + delay > this.policy.deadlineMs) throw err;
-        this.log.debug(`${what}: attempt ${attempt} failed (${err.message}); retrying in ${delay} ms`);
-        await this.clock.sleep(delay);
-      }
-    }
+  private retry<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withRetries({ clock: this.clock, log: this.log, policy: this.policy, random: this.random }, what, (e) => e instanceof TransientError, op);
   }
 
   checkBucket(): Promise<void> {

@@ -1,0 +1,37 @@
+// In-memory MetadataSource/MetadataSink for unit tests: the same query
+// semantics as Datastore (ancestor queries include the ancestor itself,
+// results in key order), a query counter, and switchable outages.
+import { MetadataUnavailableError } from "../errors.js";
+import type { MetadataSink, MetadataSource, RecordQuery } from "../metadata-store.js";
+import { isDescendant, keyString, type KeyPath, type MetadataRecord } from "../record.js";
+
+export class MemoryMetadata implements MetadataSource, MetadataSink {
+  readonly records = new Map<string, MetadataRecord>();
+  queries: RecordQuery[] = [];
+  /** While set, every call fails as if Datastore were unreachable. */
+  down = false;
+
+  constructor(readonly project = "test-project") {}
+
+  put(...records: MetadataRecord[]): void {
+    for (const r of records) this.records.set(keyString(r.key), structuredClone(r));
+  }
+
+  async query(q: RecordQuery): Promise<MetadataRecord[]> {
+    this.queries.push(q);
+    if (this.down) throw new MetadataUnavailableError("datastore query: unavailable (test outage)");
+    await Promise.resolve();
+    return [...this.records.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, r]) => r)
+      .filter((r) => (!q.kind || r.key[r.key.length - 1]?.kind === q.kind) && (!q.ancestor || isDescendant(r.key, q.ancestor)))
+      .map((r) => structuredClone(r));
+  }
+
+  async transact(keys: KeyPath[], update: (current: (MetadataRecord | undefined)[]) => MetadataRecord[]): Promise<void> {
+    if (this.down) throw new MetadataUnavailableError("datastore commit: unavailable (test outage)");
+    await Promise.resolve();
+    const current = keys.map((k) => this.records.get(keyString(k)));
+    this.put(...update(current.map((r) => (r ? structuredClone(r) : undefined))));
+  }
+}

@@ -1,0 +1,171 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { MemoryMetadata } from "../../src/metadata/memory/memory-metadata.js";
+import { str, timestamp, type MetadataRecord } from "../../src/metadata/record.js";
+import { isoTimestamp, renderSidecar } from "../../src/metadata/sidecar.js";
+import type { Entry } from "../../src/namespace/namespace.js";
+import { SomLayout, detectLayout } from "../../src/namespace/som-layout.js";
+import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
+import { ManualClock } from "../../src/util/clock.js";
+import { MemoryLogger } from "../../src/util/log.js";
+
+let store: MemoryObjectStore;
+let meta: MemoryMetadata;
+let clock: ManualClock;
+let log: MemoryLogger;
+const layout = (withMetadata = true): SomLayout =>
+  new SomLayout(store, {
+    prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock, log, mountTime: new Date(0),
+    ...(withMetadata ? { metadata: meta } : {}), outageBackoffMs: 10_000,
+  });
+
+const col = (c: string, extra: MetadataRecord["properties"] = {}): MetadataRecord =>
+  ({ key: [{ kind: "Collection", name: c }], properties: { uid: str(c), updated: timestamp(new Date(5000)), ...extra } });
+const ent = (c: string, e: string): MetadataRecord =>
+  ({ key: [{ kind: "Collection", name: c }, { kind: "Entity", name: e }], properties: { uid: str(e) } });
+const img = (c: string, e: string, name: string, kind = "Image"): MetadataRecord =>
+  ({ key: [{ kind: "Collection", name: c }, { kind: "Entity", name: e }, { kind, name }], properties: { uid: str(name), Modality: str("CT") } });
+
+function text(e: Entry | undefined): string {
+  if (e?.kind !== "file" || e.source.kind !== "inline") throw new Error("not a sidecar");
+  return e.source.data.toString("utf8");
+}
+
+beforeEach(() => {
+  store = new MemoryObjectStore();
+  meta = new MemoryMetadata();
+  clock = new ManualClock();
+  log = new MemoryLogger();
+  store.put("Collection/IRB1/Entity/P1/1.2.840.99.1.dcm", "dicom-1");
+  store.put("Collection/IRB1/Entity/P1/report.txt", "report");
+  store.put("Collection/IRB1/Entity/P1/sub/deep.dcm", "deep");
+  store.put("Collection/IRB1/Entity/P1/clash.dcm", "c");
+  store.put("Collection/IRB1/Entity/P1/clash.dcm.json", "{\"real\":true}\n");
+  store.put("Collection/IRB1/Entity/P2/x.dcm", "x");
+  store.put("elsewhere/ignored.dcm", "i");
+  meta.put(
+    col("IRB1"), col("Empty"), ent("IRB1", "P1"), ent("IRB1", "Ghost"),
+    img("IRB1", "P1", "Collection/IRB1/Entity/P1/1.2.840.99.1.dcm"),
+    img("IRB1", "P1", "Collection/IRB1/Entity/P1/report.txt", "Text"),
+    img("IRB1", "P1", "Collection/IRB1/Entity/P1/sub/deep.dcm"),
+    img("IRB1", "P1", "Collection/IRB1/Entity/P1/clash.dcm"),
+    img("IRB1", "P1", "Collection/IRB1/Entity/P1/gone.dcm"),
+  );
+});
+
+describe("SomLayout", () => {
+  it("shows collections and entities as the union of objects and records, with sidecars", async () => {
+    const ns = layout();
+    const root = await ns.readdir("/");
+    expect([...root.keys()].sort()).toEqual(["Empty", "Empty.json", "IRB1", "IRB1.json"]);
+    expect(root.get("Empty")?.kind).toBe("dir");
+    expect(root.get("IRB1.json")?.mtime).toEqual(new Date(5000));
+    const irb = await ns.readdir("/IRB1");
+    expect([...irb.keys()].sort()).toEqual(["Ghost", "Ghost.json", "P1", "P1.json", "P2"]);
+    expect((await ns.readdir("/Empty")).size).toBe(0);
+    expect((await ns.readdir("/IRB1/Ghost")).size).toBe(0);
+  });
+
+  it("names sidecars by the full file name, skips orphans and lets a real object win", async () => {
+    const ns = layout();
+    const p1 = await ns.readdir("/IRB1/P1");
+    expect([...p1.keys()].sort()).toEqual([
+      "1.2.840.99.1.dcm", "1.2.840.99.1.dcm.json", "clash.dcm", "clash.dcm.json", "report.txt", "report.txt.json", "sub",
+    ]);
+    const real = p1.get("clash.dcm.json");
+    expect(real?.kind === "file" && real.source.kind).toBe("object");
+    expect(JSON.parse(text(p1.get("1.2.840.99.1.dcm.json")))).toEqual({ Modality: "CT", uid: "Collection/IRB1/Entity/P1/1.2.840.99.1.dcm" });
+    expect(log.lines.some((l) => l.includes("gone.dcm has no object"))).toBe(true);
+    expect([...(await ns.readdir("/IRB1/P1/sub")).keys()].sort()).toEqual(["deep.dcm", "deep.dcm.json"]);
+  });
+
+  it("makes one query per listing and shares the entity's query with its sub-directories", async () => {
+    const ns = layout();
+    await ns.readdir("/");
+    await ns.readdir("/IRB1");
+    await ns.readdir("/IRB1/P1");
+    await ns.readdir("/IRB1/P1/sub");
+    await ns.lookup("/IRB1/P1/report.txt.json");
+    expect(meta.queries).toEqual([
+      { kind: "Collection" },
+      { kind: "Entity", ancestor: [{ kind: "Collection", name: "IRB1" }] },
+      { ancestor: [{ kind: "Collection", name: "IRB1" }, { kind: "Entity", name: "P1" }] },
+    ]);
+    expect(store.calls.stat).toBe(0);
+  });
+
+  it("hides the tree outside Collection/ and has no sidecars without a project", async () => {
+    const ns = layout(false);
+    expect([...(await ns.readdir("/")).keys()]).toEqual(["IRB1"]);
+    expect([...(await ns.readdir("/IRB1/P1")).keys()].sort()).toEqual(["1.2.840.99.1.dcm", "clash.dcm", "clash.dcm.json", "report.txt", "sub"]);
+    expect(await ns.lookup("/elsewhere")).toBeUndefined();
+  });
+
+  it("serves listings without sidecars while Datastore is down, backs off, and recovers", async () => {
+    const ns = layout();
+    meta.down = true;
+    const p1 = await ns.readdir("/IRB1/P1");
+    expect(p1.has("1.2.840.99.1.dcm")).toBe(true);
+    expect(p1.has("1.2.840.99.1.dcm.json")).toBe(false);
+    expect(log.lines.filter((l) => l.startsWith("warn: Datastore failed")).length).toBe(1);
+    const asked = meta.queries.length;
+    clock.advance(6_000); // past the negative TTL, inside the back-off: no new query
+    await ns.readdir("/IRB1/P1");
+    expect(meta.queries.length).toBe(asked);
+    meta.down = false;
+    clock.advance(6_000); // past the back-off and the short TTL of the incomplete listing
+    expect((await ns.readdir("/IRB1/P1")).has("1.2.840.99.1.dcm.json")).toBe(true);
+    expect(log.lines).toContain("info: Datastore answers again; sidecars are back");
+  });
+
+  it("detects the layout from a top-level Collection/ prefix", async () => {
+    expect(await detectLayout(store, "")).toBe("som");
+    expect(await detectLayout(store, "elsewhere/")).toBe("raw");
+  });
+});
+
+describe("sidecar rendering", () => {
+  it("writes every type faithfully, keys sorted, 2-space indent, final newline", () => {
+    const out = renderSidecar({
+      z: { type: "integer", value: "9007199254740993" },
+      a: { type: "timestamp", seconds: 1_700_000_000, nanos: 123_456_000 },
+      n: { type: "null" },
+      arr: { type: "array", value: [{ type: "string", value: "x" }, { type: "double", value: 1.5 }] },
+      e: { type: "entity", value: { b: { type: "boolean", value: true }, a: { type: "array", value: [] } } },
+      blob: { type: "blob", value: Buffer.from("hi") },
+      k: { type: "key", value: [{ kind: "Collection", name: "c" }, { kind: "Entity", id: "42" }] },
+      g: { type: "geo", latitude: 1.25, longitude: -2 },
+      nan: { type: "double", value: Number.NaN },
+      empty: { type: "entity", value: {} },
+    }).toString("utf8");
+    expect(out).toBe(`{
+  "a": "2023-11-14T22:13:20.123456Z",
+  "arr": [
+    "x",
+    1.5
+  ],
+  "blob": "aGk=",
+  "e": {
+    "a": [],
+    "b": true
+  },
+  "empty": {},
+  "g": {
+    "latitude": 1.25,
+    "longitude": -2
+  },
+  "k": ["Collection", "c", "Entity", 42],
+  "n": null,
+  "nan": "NaN",
+  "z": 9007199254740993
+}
+`);
+    // Same shape JSON.stringify(sorted, null, 2) gives, apart from the exact integer.
+    expect(JSON.parse(out).arr).toEqual(["x", 1.5]);
+  });
+
+  it("keeps as many fraction digits as the timestamp has", () => {
+    expect(isoTimestamp(0, 0)).toBe("1970-01-01T00:00:00.000Z");
+    expect(isoTimestamp(-1, 500_000_000)).toBe("1969-12-31T23:59:59.500Z");
+    expect(isoTimestamp(1, 1)).toBe("1970-01-01T00:00:01.000000001Z");
+  });
+});
