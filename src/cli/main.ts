@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { mountCommand } from "./mount.js";
 import { umountCommand } from "./umount.js";
+import { uploadCommand } from "./upload.js";
 import { installFriendlyErrors } from "./errors.js";
 
 export function program(): Command {
@@ -9,7 +10,7 @@ export function program(): Command {
     .description("Work with de-identified DICOM studies in Google Cloud Storage as local folders")
     .version("0.1.0")
     .option("--debug", "verbose logging and stack traces");
-  for (const c of [mountCommand(), umountCommand()]) {
+  for (const c of [mountCommand(), umountCommand(), uploadCommand()]) {
     installFriendlyErrors(c);
     p.addCommand(c);
   }

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { startMount, type MountConfig } from "../app/mount-app.js";
-import { bucketNameProblem } from "../storage/bucket-name.js";
 import { parseSize } from "../util/size.js";
 import { StreamLogger } from "../util/log.js";
+import { checkBucket, datastoreProject, nonNegativeInt, storageEndpoint } from "./common.js";
 import { UsageError, describe, setDebug } from "./errors.js";
 
 interface MountFlags {
@@ -29,14 +29,8 @@ interface MountFlags {
   project?: string;
 }
 
-function nonNegativeInt(flag: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a whole number, not "${v}"`);
-  return Number(v);
-}
-
 export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
-  const problem = bucketNameProblem(bucket);
-  if (problem) throw new UsageError(`invalid bucket name "${bucket}": ${problem}`);
+  checkBucket(bucket);
   let cacheSize: number;
   try {
     cacheSize = parseSize(f.cacheSize);
@@ -44,9 +38,8 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     throw new UsageError(`bad --cache-size: ${describe(e)}`);
   }
   if (cacheSize < 1024 * 1024) throw new UsageError(`--cache-size must be at least 1MiB`);
-  const endpoint = f.endpoint ?? process.env.STORAGE_EMULATOR_HOST;
-  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--endpoint must be an http(s) URL, not "${endpoint}"`);
-  const project = f.project ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.DATASTORE_PROJECT_ID;
+  const endpoint = storageEndpoint(f.endpoint);
+  const project = datastoreProject(f.project);
   return {
     bucket, mountpoint,
     ...(endpoint ? { endpoint } : {}),

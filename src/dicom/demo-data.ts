@@ -35,3 +35,40 @@ export async function writeDemoData(dir: string, opts: DemoDataOptions = { serie
   await put("manifests/series.csv", "series,instances\n");
   return names;
 }
+
+export interface DemoPatient {
+  /** Entity name (a coded patient id). */
+  entity: string;
+  /** Local files: images, then a report. */
+  files: string[];
+  accessionNumber: string;
+}
+
+/**
+ * A study laid out for `som upload`: one folder per coded patient with its CT
+ * images (named by SOP instance UID, dots and all) and a text report.
+ */
+export async function writeDemoStudy(dir: string, opts: DemoDataOptions & { patients: number }): Promise<DemoPatient[]> {
+  const out: DemoPatient[] = [];
+  for (let p = 1; p <= opts.patients; p++) {
+    const entity = `SUID${100 + p}`;
+    const accessionNumber = `ACC${2000 + p}`;
+    const folder = join(dir, entity);
+    await mkdir(folder, { recursive: true });
+    const files: string[] = [];
+    for (let i = 1; i <= opts.instancesPerSeries; i++) {
+      const instanceUid = uid(2, p, 1, i);
+      const path = join(folder, `${instanceUid}.dcm`);
+      await writeFile(path, syntheticDicom({
+        patientId: entity, studyUid: uid(2, p), seriesUid: uid(2, p, 1), instanceUid,
+        instanceNumber: i, rows: opts.rows, columns: opts.columns, accessionNumber,
+      }));
+      files.push(path);
+    }
+    const report = join(folder, "report.txt");
+    await writeFile(report, `Patient ${entity}, accession ${accessionNumber}: synthetic CT, no findings.\n`);
+    files.push(report);
+    out.push({ entity, files, accessionNumber });
+  }
+  return out;
+}

@@ -5,10 +5,11 @@
 // reads are verified by the caller against CRC32C.
 import { Storage, type File, type FileMetadata } from "@google-cloud/storage";
 import {
-  BucketNotFoundError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
+  BucketNotFoundError, IntegrityError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
 } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "../object-store.js";
+import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
 
 export interface GcsObjectStoreOptions {
   bucket: string;
@@ -57,7 +58,10 @@ export function objectInfo(md: FileMetadata): ObjectInfo {
   };
 }
 
-export class GcsObjectStore implements ObjectStore {
+/** Above this, uploads are resumable (restartable in chunks) rather than one multipart request. */
+const RESUMABLE_ABOVE = 8 * 1024 * 1024;
+
+export class GcsObjectStore implements ObjectStore, ObjectWriter {
   readonly bucket: string;
   private readonly storage: Storage;
 
@@ -134,5 +138,35 @@ export class GcsObjectStore implements ObjectStore {
     }
     if (!range) verifyCrc32c(buf, crc32c, what);
     return buf;
+  }
+
+  async upload(spec: UploadSpec): Promise<UploadedObject> {
+    const what = `upload gs://${this.bucket}/${spec.name}`;
+    let md: FileMetadata;
+    try {
+      // validation off: the SDK's own check deletes a mismatched object
+      // without a precondition; the service checks the declared hashes and
+      // the stored CRC32C is compared here.
+      [, md] = await this.storage.bucket(this.bucket).upload(spec.path, {
+        destination: spec.name,
+        resumable: spec.size > RESUMABLE_ABOVE,
+        validation: false,
+        preconditionOpts: { ifGenerationMatch: Number(spec.ifGenerationMatch) },
+        metadata: { contentType: spec.contentType, crc32c: spec.crc32c, md5Hash: spec.md5Hash },
+      }) as unknown as [File, FileMetadata];
+    } catch (err) {
+      throw normalizeError(err, what);
+    }
+    if (md.crc32c !== spec.crc32c) throw new IntegrityError(`${what}: stored CRC32C ${md.crc32c} differs from the file's ${spec.crc32c}`);
+    return { info: objectInfo(md), resource: { ...md } };
+  }
+
+  async describe(name: string): Promise<UploadedObject> {
+    try {
+      const [md] = await this.file(name).getMetadata();
+      return { info: objectInfo(md), resource: { ...md } };
+    } catch (err) {
+      throw normalizeError(err, `stat gs://${this.bucket}/${name}`);
+    }
   }
 }

@@ -1,19 +1,23 @@
 // An in-memory ObjectStore for unit tests: byte-order listing with delimiter
 // and paging, generations, and counters of what was asked.
 import { Crc32c } from "../../util/crc32c.js";
-import { NotFoundError } from "../errors.js";
+import { readFile } from "node:fs/promises";
+import { NotFoundError, PreconditionError, TransientError } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "../object-store.js";
+import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
 
 interface Entry {
   info: ObjectInfo;
   data: Buffer;
 }
 
-export class MemoryObjectStore implements ObjectStore {
+export class MemoryObjectStore implements ObjectStore, ObjectWriter {
   private readonly objects = new Map<string, Entry>();
   private nextGeneration = 1000;
-  readonly calls = { list: 0, stat: 0, read: 0 };
+  readonly calls = { list: 0, stat: 0, read: 0, upload: 0 };
+  /** Uploads that fail with a TransientError after storing (a lost response), then count down. */
+  loseNextUploadResponses = 0;
 
   constructor(readonly bucket = "memory") {}
 
@@ -77,5 +81,30 @@ export class MemoryObjectStore implements ObjectStore {
     }
     if (!range) verifyCrc32c(out, crc32c, `read ${name}`);
     return out;
+  }
+
+  async upload(spec: UploadSpec): Promise<UploadedObject> {
+    this.calls.upload++;
+    const live = this.objects.get(spec.name);
+    const expected = live ? live.info.generation : "0";
+    if (spec.ifGenerationMatch !== expected) throw new PreconditionError(`upload ${spec.name}: generation is ${expected}, not ${spec.ifGenerationMatch}`);
+    const info = this.put(spec.name, await readFile(spec.path), new Date());
+    info.contentType = spec.contentType;
+    if (this.loseNextUploadResponses > 0) {
+      this.loseNextUploadResponses--;
+      throw new TransientError(`upload ${spec.name}: connection reset (test)`);
+    }
+    return this.describe(spec.name);
+  }
+
+  async describe(name: string): Promise<UploadedObject> {
+    const info = await this.stat(name);
+    return {
+      info,
+      resource: {
+        bucket: this.bucket, name, size: String(info.size), generation: info.generation, crc32c: info.crc32c,
+        updated: info.updated.toISOString(), ...(info.contentType ? { contentType: info.contentType } : {}),
+      },
+    };
   }
 }
