@@ -15,13 +15,13 @@ export class TestMount {
     child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()));
   }
 
-  static async start(bucket: string, endpoint: string, extra: string[] = [], dir?: string): Promise<TestMount> {
+  static async start(bucket: string, endpoint: string, extra: string[] = [], dir?: string, env: NodeJS.ProcessEnv = {}): Promise<TestMount> {
     let mnt = dir;
     if (!mnt) {
       mnt = join(await tempDir("mnt"), "mnt");
       await mkdir(mnt);
     }
-    const child = spawnSom(["mount", bucket, mnt, "--endpoint", endpoint, ...extra]);
+    const child = spawnSom(["mount", bucket, mnt, "--endpoint", endpoint, ...extra], env);
     const m = new TestMount(mnt, child);
     live.add(m);
     const deadline = Date.now() + 20_000;
