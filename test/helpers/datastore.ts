@@ -53,7 +53,23 @@ export class DatastoreEmulator {
     return { DATASTORE_EMULATOR_HOST: this.host, DATASTORE_PROJECT_ID: this.project };
   }
 
+  /** SIGSTOP/SIGCONT the whole emulator: it keeps accepting connections but answers nothing. */
+  pause(): void {
+    process.kill(-this.child.pid!, "SIGSTOP");
+  }
+
+  resume(): void {
+    process.kill(-this.child.pid!, "SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    if (this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, "SIGCONT"); // a paused emulator can't act on SIGTERM
+      } catch {
+        // already gone
+      }
+    }
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((r) => this.child.once("exit", () => r()));
     try {
