@@ -3,6 +3,7 @@
 # real FUSE mounts). Installs what is missing first.
 source "$(dirname "$0")/lib/setup.sh"
 cd "$ROOT"
+datastore_emulator_available || say "no Datastore emulator (gcloud beta emulators datastore, package google-cloud-cli-datastore-emulator): the som layout tests will fail"
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0

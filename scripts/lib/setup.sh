@@ -51,6 +51,16 @@ ensure_deps() {
   npm run --silent build
 }
 
+# The official Datastore emulator ships with the Google Cloud CLI (Debian
+# package google-cloud-cli-datastore-emulator) and runs on Java.
+datastore_emulator_available() {
+  command -v gcloud >/dev/null || return 1
+  command -v java >/dev/null || return 1
+  local root
+  root=$(gcloud info --format='value(installation.sdk_root)' 2>/dev/null) || return 1
+  [[ -x $root/platform/cloud-datastore-emulator/cloud_datastore_emulator ]]
+}
+
 install_apt
 ensure_node
 ensure_deps

@@ -121,11 +121,9 @@ beforeAll(async () => {
 
 afterEach(stopAllMounts);
 afterAll(async () => {
-  await stopAllMounts();
-  await meta?.close();
-  await proxy?.close();
-  await emu?.close();
-  await ds?.stop();
+  // Each step runs even if one before it failed: no emulator outlives the file.
+  await Promise.allSettled([stopAllMounts()]);
+  await Promise.allSettled([meta?.close(), proxy?.close(), emu?.close(), ds?.stop()]);
 });
 
 const mount = (extra: string[] = []): Promise<TestMount> =>

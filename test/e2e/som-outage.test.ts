@@ -26,9 +26,9 @@ beforeAll(async () => {
 
 afterEach(stopAllMounts);
 afterAll(async () => {
-  await stopAllMounts();
-  await emu?.close();
-  await ds?.stop();
+  // Each step runs even if one before it failed: no emulator outlives the file.
+  await Promise.allSettled([stopAllMounts()]);
+  await Promise.allSettled([emu?.close(), ds?.stop()]);
 });
 
 const TTL_S = 1;
