@@ -1,5 +1,6 @@
 // The som command: one file per subcommand.
 import { Command } from "commander";
+import { getCommand } from "./get.js";
 import { mountCommand } from "./mount.js";
 import { umountCommand } from "./umount.js";
 import { uploadCommand } from "./upload.js";
@@ -10,7 +11,7 @@ export function program(): Command {
     .description("Work with de-identified DICOM studies in Google Cloud Storage as local folders")
     .version("0.1.0")
     .option("--debug", "verbose logging and stack traces");
-  for (const c of [mountCommand(), umountCommand(), uploadCommand()]) {
+  for (const c of [mountCommand(), umountCommand(), uploadCommand(), getCommand()]) {
     installFriendlyErrors(c);
     p.addCommand(c);
   }

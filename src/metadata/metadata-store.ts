@@ -8,6 +8,8 @@ export interface RecordQuery {
   kind?: string;
   /** Only this record and its descendants. */
   ancestor?: KeyPath;
+  /** Only records whose string property equals this value. */
+  where?: { property: string; equals: string };
 }
 
 /** Reads records: one call is one query, paged to the end. */

@@ -87,13 +87,18 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
   }
 
   async query(q: RecordQuery): Promise<MetadataRecord[]> {
+    const filters: google.datastore.v1.IFilter[] = [];
+    if (q.ancestor) {
+      filters.push({ propertyFilter: { property: { name: "__key__" }, op: "HAS_ANCESTOR", value: { keyValue: keyToProto(q.ancestor, this.project) } } });
+    }
+    if (q.where) {
+      filters.push({ propertyFilter: { property: { name: q.where.property }, op: "EQUAL", value: { stringValue: q.where.equals } } });
+    }
     const query: google.datastore.v1.IQuery = {
       ...(q.kind ? { kind: [{ name: q.kind }] } : {}),
-      ...(q.ancestor ? {
-        filter: { propertyFilter: { property: { name: "__key__" }, op: "HAS_ANCESTOR", value: { keyValue: keyToProto(q.ancestor, this.project) } } },
-      } : {}),
+      ...(filters.length === 1 ? { filter: filters[0]! } : filters.length > 1 ? { filter: { compositeFilter: { op: "AND", filters } } } : {}),
     };
-    const what = `datastore query${q.kind ? ` kind=${q.kind}` : ""}${q.ancestor ? ` ancestor=${keyString(q.ancestor)}` : ""}`;
+    const what = `datastore query${q.kind ? ` kind=${q.kind}` : ""}${q.ancestor ? ` ancestor=${keyString(q.ancestor)}` : ""}${q.where ? ` ${q.where.property}=${JSON.stringify(q.where.equals)}` : ""}`;
     const out: MetadataRecord[] = [];
     let cursor: Uint8Array | string | undefined;
     for (let page = 1; ; page++) {

@@ -25,6 +25,10 @@ export class MemoryMetadata implements MetadataSource, MetadataSink {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, r]) => r)
       .filter((r) => (!q.kind || r.key[r.key.length - 1]?.kind === q.kind) && (!q.ancestor || isDescendant(r.key, q.ancestor)))
+      .filter((r) => {
+        const v = q.where ? r.properties[q.where.property] : undefined;
+        return !q.where || (v?.type === "string" && v.value === q.where.equals);
+      })
       .map((r) => structuredClone(r));
   }
 

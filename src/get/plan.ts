@@ -1,0 +1,119 @@
+// What `som get` will fetch: the entities (or images) the query names, every
+// object under each entity's prefix, and the sidecar each record becomes —
+// the same files, at the same relative paths, that `cp -r` of
+// <collection>/<entity> from a som mount gives, plus <entity>.json beside it.
+import type { MetadataSource } from "../metadata/metadata-store.js";
+import { keyName, type MetadataRecord } from "../metadata/record.js";
+import { collectionKey, entityPrefix } from "../metadata/som-model.js";
+import { renderSidecar } from "../metadata/sidecar.js";
+import { isValidName } from "../namespace/namespace.js";
+import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
+import { listAll } from "../storage/paging.js";
+import { unsafePathReason } from "./safe-path.js";
+
+export interface GetQuery {
+  collection: string;
+  suid: string;
+  /** Match Image records by AccessionNumber instead of Entity records by uid. */
+  queryImages: boolean;
+  /** Object-name prefix the som tree lives under. */
+  prefix: string;
+}
+
+export interface FileTask {
+  object: ObjectInfo;
+  /** Path under the output folder: <collection>/<entity>/<rel>. */
+  dest: string;
+}
+
+export interface SidecarTask {
+  dest: string;
+  data: Buffer;
+}
+
+export interface Refusal {
+  name: string;
+  reason: string;
+}
+
+export interface GetPlan {
+  entities: string[];
+  files: FileTask[];
+  sidecars: SidecarTask[];
+  /** Objects whose names would land outside the output folder. */
+  refused: Refusal[];
+  /** Records that name an object the bucket doesn't have. */
+  missing: string[];
+}
+
+export class NothingFoundError extends Error {}
+
+export async function planGet(store: ObjectStore, metadata: MetadataSource, q: GetQuery): Promise<GetPlan> {
+  const c = q.collection;
+  const plan: GetPlan = { entities: [], files: [], sidecars: [], refused: [], missing: [] };
+  // Entities to fetch whole, and (with --query-images) the only records wanted in each.
+  const wanted = new Map<string, Set<string> | undefined>();
+  const entityRecords = new Map<string, MetadataRecord>();
+  if (q.queryImages) {
+    const images = await metadata.query({ kind: "Image", ancestor: collectionKey(c), where: { property: "AccessionNumber", equals: q.suid } });
+    if (images.length === 0) throw new NothingFoundError(`No image with AccessionNumber ${q.suid} in collection ${c}`);
+    for (const r of images) {
+      const e = r.key.length === 3 ? keyName(r.key[1]!) : undefined;
+      const name = keyName(r.key[2]!);
+      if (e === undefined || name === undefined) continue;
+      if (!wanted.has(e)) wanted.set(e, new Set());
+      wanted.get(e)!.add(name);
+    }
+  } else {
+    const entities = await metadata.query({ kind: "Entity", ancestor: collectionKey(c), where: { property: "uid", equals: q.suid } });
+    for (const r of entities) {
+      const e = r.key.length === 2 ? keyName(r.key[1]!) : undefined;
+      if (e === undefined) continue;
+      wanted.set(e, undefined);
+      entityRecords.set(e, r);
+    }
+    if (wanted.size === 0) throw new NothingFoundError(`No entity with uid ${q.suid} in collection ${c}`);
+  }
+
+  for (const [e, only] of wanted) {
+    if (!isValidName(e) || !isValidName(c)) {
+      plan.refused.push({ name: `${c}/${e}`, reason: "the collection or entity name can't be a folder name" });
+      continue;
+    }
+    plan.entities.push(e);
+    const prefix = entityPrefix(q.prefix, c, e);
+    const [{ objects }, records] = await Promise.all([
+      listAll(store, { prefix }),
+      metadata.query({ ancestor: [...collectionKey(c), { kind: "Entity", name: e }] }),
+    ]);
+    const byName = new Map<string, MetadataRecord>();
+    for (const r of records) {
+      const name = r.key.length === 3 ? keyName(r.key[2]!) : undefined;
+      if (name !== undefined && !byName.has(name)) byName.set(name, r);
+    }
+    const present = new Set(objects.map((o) => o.name));
+    for (const o of objects) {
+      if (only && !only.has(o.name)) continue;
+      const rel = o.name.slice(prefix.length);
+      if (rel === "") continue; // a folder placeholder
+      const reason = unsafePathReason(rel);
+      if (reason) {
+        plan.refused.push({ name: o.name, reason });
+        continue;
+      }
+      const dest = `${c}/${e}/${rel}`;
+      plan.files.push({ object: o, dest });
+      const record = byName.get(o.name);
+      // A real object named like the sidecar wins, as in the mount.
+      if (record && !present.has(`${o.name}.json`)) plan.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
+    }
+    for (const name of only ?? byName.keys()) {
+      if (!present.has(name) && name.startsWith(prefix)) plan.missing.push(name);
+    }
+    const entityRecord = entityRecords.get(e) ?? records.find((r) => r.key.length === 2);
+    if (entityRecord) {
+      plan.sidecars.push({ dest: `${c}/${e}.json`, data: renderSidecar(entityRecord.properties) });
+    }
+  }
+  return plan;
+}
