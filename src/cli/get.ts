@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { Command } from "commander";
 import { Downloader, defaultDownloadOptions } from "../get/downloader.js";
 import { NothingFoundError, planGet } from "../get/plan.js";
+import { printable } from "../get/safe-path.js";
 import { BarProgress, LineProgress, silentProgress, type Progress } from "../get/progress.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import { normalizePrefix } from "../namespace/raw-layout.js";
@@ -84,7 +85,7 @@ export function getCommand(): Command {
         const problems: string[] = [];
         for (const o of outcomes) if (o.status === "failed") problems.push(`gs://${f.bucket}/${o.task.object.name}: ${o.error}`);
         for (const m of plan.missing) problems.push(`gs://${f.bucket}/${m}: a record names it, but the bucket has no such object`);
-        for (const r of plan.refused) problems.push(`gs://${f.bucket}/${r.name}: refused, not written: ${r.reason}, so it would land outside ${outDir}`);
+        for (const r of plan.refused) problems.push(`gs://${f.bucket}/${printable(r.name)}: refused, not written: ${r.reason}, so it would land outside ${outDir}`);
         if (problems.length) {
           throw new PartialFailure(`${problems.length} of ${total + plan.refused.length} files were not saved (the others were):\n  ${problems.join("\n  ")}`);
         }

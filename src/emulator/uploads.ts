@@ -173,6 +173,9 @@ export class Uploads {
     if (header) {
       const status = /^bytes \*\/(\d+|\*)$/.exec(header);
       const chunk = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header);
+      // "bytes N-*/T": the rest of the object in this one request (the Node
+      // SDK's single-chunk mode); with T = "*" the object ends with the body.
+      const rest = /^bytes (\d+)-\*\/(\d+|\*)$/.exec(header);
       if (status) {
         await readAll(req);
         total = status[1] === "*" ? undefined : Number(status[1]);
@@ -182,6 +185,11 @@ export class Uploads {
         skip = s.hashes.size - first; // a resent overlap is dropped, as GCS does
         total = chunk[3] === "*" ? undefined : Number(chunk[3]);
         await appendBody(req, s.path, s.hashes, skip);
+      } else if (rest) {
+        const first = Number(rest[1]);
+        if (first > s.hashes.size) throw new EmulatorError(400, `Upload resumes at ${first} but only ${s.hashes.size} bytes were received.`);
+        await appendBody(req, s.path, s.hashes, s.hashes.size - first);
+        total = rest[2] === "*" ? s.hashes.size : Number(rest[2]);
       } else {
         throw new EmulatorError(400, `Bad Content-Range: ${header}`);
       }
