@@ -64,8 +64,8 @@ export function getCommand(): Command {
       };
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
       const endpoint = storageEndpoint(f.endpoint);
-      const store = new RetryingObjectStore(
-        new GcsObjectStore({ bucket: f.bucket, projectId: project, ...(endpoint ? { endpoint } : {}) }), systemClock, log, GET_RETRY);
+      const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...(endpoint ? { endpoint } : {}) });
+      const store = new RetryingObjectStore(gcs, systemClock, log, GET_RETRY);
       const metadata = new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, retry: GET_RETRY, clock: systemClock, log });
       try {
         say("Collecting available images...\n");
@@ -74,7 +74,7 @@ export function getCommand(): Command {
         say(`Found ${total} images for suid ${f.suid} in collection ${f.collection}\n`);
         const progress: Progress = f.quiet ? silentProgress : process.stdout.isTTY ? new BarProgress((s) => say(s)) : new LineProgress((s) => say(s));
         const started = performance.now();
-        const outcomes = await new Downloader(store, log, progress).run(plan, { ...defaultDownloadOptions, outDir, jobs });
+        const outcomes = await new Downloader({ store: gcs, log, progress, clock: systemClock, retry: GET_RETRY }).run(plan, { ...defaultDownloadOptions, outDir, jobs });
         const secs = (performance.now() - started) / 1000;
         const fetched = outcomes.filter((o) => o.status === "downloaded");
         const bytes = fetched.reduce((n, o) => n + o.task.object.size, 0);

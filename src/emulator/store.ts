@@ -1,7 +1,7 @@
 // The emulator's state: buckets, their objects, and where uploaded bytes go.
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { Crc32c } from "../util/crc32c.js";
@@ -38,6 +38,7 @@ export class EmulatorStore {
   private constructor(readonly dataDir: string) {}
 
   static async create(dataDir?: string): Promise<EmulatorStore> {
+    if (dataDir) await mkdir(dataDir, { recursive: true });
     return new EmulatorStore(dataDir ?? (await mkdtemp(join(tmpdir(), "som-emulator-"))));
   }
 

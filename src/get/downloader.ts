@@ -4,11 +4,14 @@
 // only when complete and verified, so a killed run never leaves a truncated
 // file under its final name. A rerun skips files whose size and CRC32C
 // already match and fetches no bytes for them.
-import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import fs, { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { IntegrityError, NotFoundError } from "../storage/errors.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import { promisify } from "node:util";
+import { IntegrityError, NotFoundError, TransientError } from "../storage/errors.js";
+import type { ByteRange, ObjectStreamer } from "../storage/object-store.js";
+import type { Clock } from "../util/clock.js";
+import { withRetries, type RetryPolicy } from "../util/retry.js";
 import { Crc32c } from "../util/crc32c.js";
 import type { Logger } from "../util/log.js";
 import type { FileTask, GetPlan } from "./plan.js";
@@ -60,18 +63,34 @@ interface FileJob {
   path: string;
   temp: string;
   partsLeft: number;
-  handle?: Promise<FileHandle>;
+  fd?: Promise<number>;
   failed?: string;
   done: (o: FileOutcome) => void;
 }
 
+const openFd = promisify(fs.open);
+const closeFd = promisify(fs.close);
+const writevFd = promisify(fs.writev);
+const WRITE_BATCH = 1 << 20;
+
+export interface DownloaderDeps {
+  store: ObjectStreamer;
+  log: Logger;
+  progress: Progress;
+  clock: Clock;
+  retry: RetryPolicy;
+}
+
 export class Downloader {
-  constructor(private readonly store: ObjectStore, private readonly log: Logger, private readonly progress: Progress) {}
+  constructor(private readonly deps: DownloaderDeps) {}
 
   async run(plan: GetPlan, opts: DownloadOptions): Promise<FileOutcome[]> {
+    const { log, progress } = this.deps;
+    const t0 = performance.now();
     const dirs = new Set([...plan.files, ...plan.sidecars].map((t) => dirname(join(opts.outDir, t.dest))));
     await Promise.all([...dirs].map((d) => mkdir(d, { recursive: true })));
-    await Promise.all(plan.sidecars.map((s) => this.writeSidecar(join(opts.outDir, s.dest), s.data)));
+    // Metadata files are written while the downloads run.
+    const sidecars = pool(plan.sidecars, 4, (s) => this.writeSidecar(join(opts.outDir, s.dest), s.data));
 
     // Already complete files are checked first so the progress total is what remains.
     const outcomes: FileOutcome[] = [];
@@ -80,8 +99,8 @@ export class Downloader {
       if (await isComplete(join(opts.outDir, task.dest), task)) outcomes.push({ task, status: "complete" });
       else todo.push(task);
     });
-    if (outcomes.length) this.log.debug(`${outcomes.length} files already complete; not fetched`);
-    this.progress.begin(todo.length, todo.reduce((n, t) => n + t.object.size, 0));
+    log.debug(`${outcomes.length} of ${plan.files.length} files already complete (checked in ${(performance.now() - t0).toFixed(0)} ms)`);
+    progress.begin(todo.length, todo.reduce((n, t) => n + t.object.size, 0));
 
     const units: Unit[] = [];
     const finished: Promise<FileOutcome>[] = [];
@@ -102,7 +121,9 @@ export class Downloader {
     }
     await pool(units, opts.jobs, (u) => (u.kind === "whole" ? this.whole(u.file) : this.part(u.file, u.start, u.end)));
     outcomes.push(...(await Promise.all(finished)));
-    this.progress.end();
+    await sidecars;
+    log.debug(`downloads and metadata files done in ${(performance.now() - t0).toFixed(0)} ms`);
+    progress.end();
     return outcomes;
   }
 
@@ -114,31 +135,82 @@ export class Downloader {
     await rename(temp, path);
   }
 
-  private async whole(file: FileJob): Promise<void> {
+  private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withRetries({ clock: this.deps.clock, log: this.deps.log, policy: this.deps.retry }, what, (e) => e instanceof TransientError, op);
+  }
+
+  /**
+   * Streams `range` (or the whole object) to `fd` at its offset; retried from
+   * the start of the range on a transient failure. Returns the CRC32C of what
+   * was written.
+   */
+  private fetchInto(file: FileJob, fd: number, range: ByteRange | undefined): Promise<string> {
     const { object } = file.task;
+    const start = range?.start ?? 0;
+    const expected = (range?.end ?? object.size) - start;
+    return this.retrying(`read gs://…/${object.name}`, async () => {
+      const crc = new Crc32c();
+      let pos = start;
+      let delivered = 0;
+      // Chunks arrive at socket size (64 KiB); they are written in batches of
+      // up to 1 MiB so a small file costs one write, a big one a few.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async (): Promise<void> => {
+        if (batched === 0) return;
+        const [bufs, at] = [batch, pos];
+        pos += batched;
+        batch = [];
+        batched = 0;
+        await writevFd(fd, bufs, at);
+      };
+      try {
+        await this.deps.store.stream(object.name, object.generation, range, (chunk) => {
+          crc.update(chunk);
+          delivered += chunk.length;
+          this.deps.progress.bytes(chunk.length);
+          batch.push(chunk);
+          batched += chunk.length;
+          return batched >= WRITE_BATCH ? flush() : undefined;
+        });
+        await flush();
+        if (delivered !== expected) throw new TransientError(`got ${delivered} bytes of ${expected}`);
+      } catch (err) {
+        this.deps.progress.bytes(-delivered); // they will come again
+        throw err;
+      }
+      const got = crc.base64();
+      if (!range && object.crc32c !== undefined && got !== object.crc32c) {
+        this.deps.progress.bytes(-delivered);
+        throw new IntegrityError(`CRC32C ${got} does not match the object's ${object.crc32c}`);
+      }
+      return got;
+    });
+  }
+
+  private async whole(file: FileJob): Promise<void> {
+    let fd: number | undefined;
     try {
-      // Verified against the object's CRC32C before a byte is written.
-      const data = await this.store.read(object.name, object.generation, undefined, object.crc32c);
-      this.progress.bytes(data.length);
-      await writeFile(file.temp, data);
+      fd = await openFd(file.temp, "w");
+      // Verified against the object's CRC32C before it gets its final name.
+      await this.fetchInto(file, fd, undefined);
+      await closeFd(fd);
+      fd = undefined;
       await rename(file.temp, file.path);
-      this.progress.fileDone();
+      this.deps.progress.fileDone();
       file.done({ task: file.task, status: "downloaded" });
     } catch (err) {
+      if (fd !== undefined) await closeFd(fd).catch(() => undefined);
       await rm(file.temp, { force: true });
       file.done({ task: file.task, status: "failed", error: describeFailure(err) });
     }
   }
 
   private async part(file: FileJob, start: number, end: number): Promise<void> {
-    const { object } = file.task;
     try {
       if (file.failed) return;
-      file.handle ??= open(file.temp, "w");
-      const fh = await file.handle;
-      const data = await this.store.read(object.name, object.generation, { start, end });
-      this.progress.bytes(data.length);
-      await fh.write(data, 0, data.length, start);
+      file.fd ??= openFd(file.temp, "w");
+      await this.fetchInto(file, await file.fd, { start, end });
     } catch (err) {
       file.failed ??= describeFailure(err);
     } finally {
@@ -152,19 +224,21 @@ export class Downloader {
       file.done({ task: file.task, status: "failed", error });
     };
     try {
-      await (await file.handle)?.close();
+      if (file.fd) await closeFd(await file.fd);
     } catch (err) {
       file.failed ??= describeFailure(err);
     }
     if (file.failed) return fail(file.failed);
-    // Ranged reads carry no checksum: the assembled file is checked whole.
+    // Ranged reads carry no checksum: the assembled file is checked whole, and
+    // on a mismatch fetched again in one piece (which is verified as it streams).
     const want = file.task.object.crc32c;
-    if (want !== undefined) {
-      const got = await crc32cOfFile(file.temp);
-      if (got !== want) return fail(`CRC32C of the assembled file is ${got}, the object's is ${want}`);
+    if (want !== undefined && (await crc32cOfFile(file.temp)) !== want) {
+      this.deps.log.warn(`gs://…/${file.task.object.name}: assembled parts don't match the CRC32C; fetching it again whole`);
+      this.deps.progress.bytes(-file.task.object.size);
+      return this.whole(file);
     }
     await rename(file.temp, file.path);
-    this.progress.fileDone();
+    this.deps.progress.fileDone();
     file.done({ task: file.task, status: "downloaded" });
   }
 }

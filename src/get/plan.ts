@@ -48,12 +48,30 @@ export interface GetPlan {
 
 export class NothingFoundError extends Error {}
 
+/** An entity's objects (recursive listing) and records (one ancestor query), fetched together. */
+interface EntityContents {
+  objects: ObjectInfo[];
+  records: MetadataRecord[];
+}
+
+function fetchEntity(store: ObjectStore, metadata: MetadataSource, q: GetQuery, e: string): Promise<EntityContents> {
+  return Promise.all([
+    listAll(store, { prefix: entityPrefix(q.prefix, q.collection, e) }),
+    metadata.query({ ancestor: [...collectionKey(q.collection), { kind: "Entity", name: e }] }),
+  ]).then(([{ objects }, records]) => ({ objects, records }));
+}
+
 export async function planGet(store: ObjectStore, metadata: MetadataSource, q: GetQuery): Promise<GetPlan> {
   const c = q.collection;
   const plan: GetPlan = { entities: [], files: [], sidecars: [], refused: [], missing: [] };
   // Entities to fetch whole, and (with --query-images) the only records wanted in each.
   const wanted = new Map<string, Set<string> | undefined>();
   const entityRecords = new Map<string, MetadataRecord>();
+  // The som tools name an entity by its uid, so its contents are fetched while
+  // the query that confirms it runs: one round trip instead of two. A wrong
+  // guess costs one unused listing and query.
+  const guess = !q.queryImages && isValidName(q.suid) ? fetchEntity(store, metadata, q, q.suid) : undefined;
+  guess?.catch(() => undefined); // awaited below only if the guess was right
   if (q.queryImages) {
     const images = await metadata.query({ kind: "Image", ancestor: collectionKey(c), where: { property: "AccessionNumber", equals: q.suid } });
     if (images.length === 0) throw new NothingFoundError(`No image with AccessionNumber ${q.suid} in collection ${c}`);
@@ -75,45 +93,44 @@ export async function planGet(store: ObjectStore, metadata: MetadataSource, q: G
     if (wanted.size === 0) throw new NothingFoundError(`No entity with uid ${q.suid} in collection ${c}`);
   }
 
-  for (const [e, only] of wanted) {
-    if (!isValidName(e) || !isValidName(c)) {
-      plan.refused.push({ name: `${c}/${e}`, reason: "the collection or entity name can't be a folder name" });
+  const valid = [...wanted.keys()].filter((e) => {
+    if (isValidName(e) && isValidName(c)) return true;
+    plan.refused.push({ name: `${c}/${e}`, reason: "the collection or entity name can't be a folder name" });
+    return false;
+  });
+  const contents = await Promise.all(valid.map((e) => (guess && e === q.suid ? guess : fetchEntity(store, metadata, q, e))));
+  valid.forEach((e, i) => addEntity(plan, q, e, wanted.get(e), entityRecords.get(e), contents[i]!));
+  return plan;
+}
+
+function addEntity(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | undefined, entityRecord: MetadataRecord | undefined, { objects, records }: EntityContents): void {
+  const c = q.collection;
+  plan.entities.push(e);
+  const prefix = entityPrefix(q.prefix, c, e);
+  const byName = new Map<string, MetadataRecord>();
+  for (const r of records) {
+    const name = r.key.length === 3 ? keyName(r.key[2]!) : undefined;
+    if (name !== undefined && !byName.has(name)) byName.set(name, r);
+  }
+  const present = new Set(objects.map((o) => o.name));
+  for (const o of objects) {
+    if (only && !only.has(o.name)) continue;
+    const rel = o.name.slice(prefix.length);
+    if (rel === "") continue; // a folder placeholder
+    const reason = unsafePathReason(rel);
+    if (reason) {
+      plan.refused.push({ name: o.name, reason });
       continue;
     }
-    plan.entities.push(e);
-    const prefix = entityPrefix(q.prefix, c, e);
-    const [{ objects }, records] = await Promise.all([
-      listAll(store, { prefix }),
-      metadata.query({ ancestor: [...collectionKey(c), { kind: "Entity", name: e }] }),
-    ]);
-    const byName = new Map<string, MetadataRecord>();
-    for (const r of records) {
-      const name = r.key.length === 3 ? keyName(r.key[2]!) : undefined;
-      if (name !== undefined && !byName.has(name)) byName.set(name, r);
-    }
-    const present = new Set(objects.map((o) => o.name));
-    for (const o of objects) {
-      if (only && !only.has(o.name)) continue;
-      const rel = o.name.slice(prefix.length);
-      if (rel === "") continue; // a folder placeholder
-      const reason = unsafePathReason(rel);
-      if (reason) {
-        plan.refused.push({ name: o.name, reason });
-        continue;
-      }
-      const dest = `${c}/${e}/${rel}`;
-      plan.files.push({ object: o, dest });
-      const record = byName.get(o.name);
-      // A real object named like the sidecar wins, as in the mount.
-      if (record && !present.has(`${o.name}.json`)) plan.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
-    }
-    for (const name of only ?? byName.keys()) {
-      if (!present.has(name) && name.startsWith(prefix)) plan.missing.push(name);
-    }
-    const entityRecord = entityRecords.get(e) ?? records.find((r) => r.key.length === 2);
-    if (entityRecord) {
-      plan.sidecars.push({ dest: `${c}/${e}.json`, data: renderSidecar(entityRecord.properties) });
-    }
+    const dest = `${c}/${e}/${rel}`;
+    plan.files.push({ object: o, dest });
+    const record = byName.get(o.name);
+    // A real object named like the sidecar wins, as in the mount.
+    if (record && !present.has(`${o.name}.json`)) plan.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
   }
-  return plan;
+  for (const name of only ?? byName.keys()) {
+    if (!present.has(name) && name.startsWith(prefix)) plan.missing.push(name);
+  }
+  const own = entityRecord ?? records.find((r) => r.key.length === 2);
+  if (own) plan.sidecars.push({ dest: `${c}/${e}.json`, data: renderSidecar(own.properties) });
 }

@@ -1,5 +1,5 @@
 // The two roles the rest of som needs from Datastore. Implementations:
-// DatastoreMetadata (the real service or its emulator, over gRPC) and
+// DatastoreMetadata (the real service or its emulator, over its REST API) and
 // MemoryMetadata (tests).
 import type { KeyPath, MetadataRecord } from "./record.js";
 

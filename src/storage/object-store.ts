@@ -52,3 +52,15 @@ export interface ObjectStore {
    */
   read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer>;
 }
+
+/** Receives an object's bytes in order as they arrive; a returned promise holds the stream until it settles. */
+export type ByteSink = (chunk: Buffer) => void | Promise<void>;
+
+/**
+ * Streams bytes without holding a whole object in memory (downloads straight
+ * to disk). Not retried or verified: the caller restarts the sink on failure.
+ */
+export interface ObjectStreamer {
+  /** Returns the number of bytes delivered. Throws like ObjectStore.read. */
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number>;
+}

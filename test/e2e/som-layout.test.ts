@@ -10,7 +10,7 @@ import { DatastoreMetadata } from "../../src/metadata/datastore/datastore-metada
 import { str, type MetadataRecord, type RecordValue } from "../../src/metadata/record.js";
 import { systemClock } from "../../src/util/clock.js";
 import { silentLogger } from "../../src/util/log.js";
-import { DatastoreEmulator, GrpcCountingProxy } from "../helpers/datastore.js";
+import { DatastoreEmulator, CountingProxy } from "../helpers/datastore.js";
 import { emulatorStats, resetStats, startEmulator } from "../helpers/emulator.js";
 import { sha256, sha256File, tempDir, treeHashes } from "../helpers/files.js";
 import { TestMount, stopAllMounts } from "../helpers/mount.js";
@@ -19,7 +19,7 @@ import { run, som } from "../helpers/proc.js";
 const C = "IRB41449";
 const BIG = 1_100; // more than one GCS listing page (1,000) and several Datastore batches
 let ds: DatastoreEmulator;
-let proxy: GrpcCountingProxy;
+let proxy: CountingProxy;
 let emu: Emulator;
 let meta: DatastoreMetadata;
 let patients: DemoPatient[];
@@ -76,7 +76,7 @@ const EXOTIC_TEXT = `{
 
 beforeAll(async () => {
   ds = await DatastoreEmulator.start();
-  proxy = await GrpcCountingProxy.start(ds.host);
+  proxy = await CountingProxy.start(ds.host);
   meta = new DatastoreMetadata({
     project: ds.project, emulatorHost: ds.host, rpcTimeoutMs: 30_000,
     retry: { deadlineMs: 60_000, initialDelayMs: 100, maxDelayMs: 2_000, maxAttempts: 10 }, clock: systemClock, log: silentLogger,
@@ -229,13 +229,13 @@ describe("som layout", () => {
     proxy.reset();
     await resetStats(emu.url);
     await readdir(m.dir);
-    expect(proxy.count("RunQuery")).toBe(1);
+    expect(proxy.count("runQuery")).toBe(1);
     await readdir(join(m.dir, C));
-    expect(proxy.count("RunQuery")).toBe(2);
+    expect(proxy.count("runQuery")).toBe(2);
     const ls = await run("ls", ["-l", join(m.dir, C, "BIG")]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout.trim().split("\n").length).toBe(1 + 2 * BIG); // "total" + files + sidecars
-    expect(proxy.count("RunQuery")).toBe(2 + bigPages);
+    expect(proxy.count("runQuery")).toBe(2 + bigPages);
     const gcs = await emulatorStats(emu.url);
     expect(gcs.list).toBe(1 + 1 + 2); // root, collection, BIG in two pages
     const sidecar = JSON.parse(await readFile(join(m.dir, C, "BIG", "img-1099.dcm.json"), "utf8")) as { n: number };

@@ -5,7 +5,7 @@ import type { Emulator } from "../../src/emulator/server.js";
 import { NotFoundError, BucketNotFoundError } from "../../src/storage/errors.js";
 import { GcsObjectStore } from "../../src/storage/gcs/gcs-object-store.js";
 import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
-import type { ObjectStore } from "../../src/storage/object-store.js";
+import type { ObjectStore, ObjectStreamer } from "../../src/storage/object-store.js";
 import { listAll } from "../../src/storage/paging.js";
 import { startEmulator } from "../helpers/emulator.js";
 
@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => emu?.close());
 
-const impls: [string, () => ObjectStore][] = [
+const impls: [string, () => ObjectStore & ObjectStreamer][] = [
   ["MemoryObjectStore", () => {
     const m = new MemoryObjectStore("contract");
     for (const [name, body] of Object.entries(FILES)) m.put(name, body);
@@ -56,6 +56,22 @@ for (const [label, make] of impls) {
       expect((await s.read(info.name, info.generation, undefined, info.crc32c)).toString()).toBe("three");
       expect((await s.read(info.name, info.generation, { start: 1, end: 4 })).toString()).toBe("hre");
       await expect(s.read(info.name, "1")).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it("streams whole objects and ranges to a sink, waiting on it", async () => {
+      const s = make();
+      const info = await s.stat("a/sub/3.dcm");
+      const got: Buffer[] = [];
+      const sink = async (c: Buffer): Promise<void> => {
+        await new Promise((r) => setTimeout(r, 1)); // a slow disk
+        got.push(Buffer.from(c));
+      };
+      expect(await s.stream(info.name, info.generation, undefined, sink)).toBe(5);
+      expect(Buffer.concat(got).toString()).toBe("three");
+      got.length = 0;
+      expect(await s.stream(info.name, info.generation, { start: 2, end: 5 }, sink)).toBe(3);
+      expect(Buffer.concat(got).toString()).toBe("ree");
+      await expect(s.stream(info.name, "1", undefined, sink)).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 }

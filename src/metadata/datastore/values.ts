@@ -1,83 +1,105 @@
-// Datastore's protobuf values <-> RecordValue. The gRPC client hands int64s
-// over as decimal strings and timestamps as seconds+nanos, so nothing is lost.
-import type { google } from "@google-cloud/datastore/build/src/protos.js";
+// Datastore's REST (JSON) representation <-> RecordValue. The JSON form keeps
+// everything: int64s are decimal strings, timestamps RFC 3339 strings with up
+// to nanoseconds, blobs base64.
 import type { KeyElement, KeyPath, MetadataRecord, Properties, RecordValue } from "../record.js";
 
-// valueType is the oneof's name, which the client's decoder adds (oneofs: true).
-type PValue = google.datastore.v1.IValue & { valueType?: string };
-type PKey = google.datastore.v1.IKey;
-type PEntity = google.datastore.v1.IEntity;
-type Long = { toString(): string };
-
-function int64(v: string | number | Long | null | undefined): string {
-  return v === null || v === undefined ? "0" : typeof v === "string" ? v : v.toString();
+export interface JsonKey {
+  partitionId?: { projectId?: string; databaseId?: string; namespaceId?: string };
+  path?: { kind?: string; name?: string; id?: string }[];
 }
 
-export function keyFromProto(k: PKey | null | undefined): KeyPath {
-  return (k?.path ?? []).map((e): KeyElement => {
-    const kind = e.kind ?? "";
-    if (e.name !== null && e.name !== undefined && e.name !== "") return { kind, name: e.name };
-    return { kind, id: int64(e.id) };
-  });
+export interface JsonValue {
+  nullValue?: null;
+  booleanValue?: boolean;
+  integerValue?: string;
+  doubleValue?: number | string;
+  timestampValue?: string;
+  stringValue?: string;
+  blobValue?: string;
+  keyValue?: JsonKey;
+  geoPointValue?: { latitude?: number; longitude?: number };
+  entityValue?: { properties?: Record<string, JsonValue> };
+  arrayValue?: { values?: JsonValue[] };
+  excludeFromIndexes?: boolean;
+  meaning?: number;
 }
 
-export function keyToProto(key: KeyPath, projectId: string): PKey {
-  return {
-    partitionId: { projectId },
-    path: key.map((e) => ("name" in e ? { kind: e.kind, name: e.name } : { kind: e.kind, id: e.id })),
-  };
+export interface JsonEntity {
+  key?: JsonKey;
+  properties?: Record<string, JsonValue>;
 }
 
-export function valueFromProto(v: PValue): RecordValue {
+export function keyFromJson(k: JsonKey | undefined): KeyPath {
+  return (k?.path ?? []).map((e): KeyElement => (e.name !== undefined ? { kind: e.kind ?? "", name: e.name } : { kind: e.kind ?? "", id: e.id ?? "0" }));
+}
+
+export function keyToJson(key: KeyPath, projectId: string): JsonKey {
+  return { partitionId: { projectId }, path: key.map((e) => ("name" in e ? { kind: e.kind, name: e.name } : { kind: e.kind, id: e.id })) };
+}
+
+/** "2023-11-14T22:13:20.123456Z" (or with an offset) -> seconds + nanos, exactly. */
+export function parseTimestamp(s: string): { seconds: number; nanos: number } {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/i.exec(s);
+  if (!m) throw new Error(`not an RFC 3339 timestamp: ${s}`);
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  return { seconds: Math.floor(ms / 1000), nanos: Number((m[2] ?? "").padEnd(9, "0")) };
+}
+
+function doubleFromJson(v: number | string): number {
+  return typeof v === "number" ? v : Number(v); // "NaN", "Infinity", "-Infinity"
+}
+
+export function valueFromJson(v: JsonValue): RecordValue {
   const indexed = v.excludeFromIndexes ? { indexed: false } : {};
-  switch (v.valueType) {
-    case "nullValue": return { type: "null", ...indexed };
-    case "booleanValue": return { type: "boolean", value: !!v.booleanValue, ...indexed };
-    case "integerValue": return { type: "integer", value: int64(v.integerValue), ...indexed };
-    case "doubleValue": return { type: "double", value: Number(v.doubleValue ?? 0), ...indexed };
-    case "timestampValue": return { type: "timestamp", seconds: Number(int64(v.timestampValue?.seconds)), nanos: v.timestampValue?.nanos ?? 0, ...indexed };
-    case "stringValue": return { type: "string", value: v.stringValue ?? "", ...indexed };
-    case "blobValue": return { type: "blob", value: Buffer.from(v.blobValue ?? new Uint8Array()), ...indexed };
-    case "keyValue": return { type: "key", value: keyFromProto(v.keyValue), ...indexed };
-    case "geoPointValue": return { type: "geo", latitude: v.geoPointValue?.latitude ?? 0, longitude: v.geoPointValue?.longitude ?? 0, ...indexed };
-    case "entityValue": return { type: "entity", value: propertiesFromProto(v.entityValue?.properties), ...indexed };
-    case "arrayValue": return { type: "array", value: (v.arrayValue?.values ?? []).map(valueFromProto), ...indexed };
-    default: return { type: "null", ...indexed };
-  }
+  if (v.stringValue !== undefined) return { type: "string", value: v.stringValue, ...indexed };
+  if (v.integerValue !== undefined) return { type: "integer", value: String(v.integerValue), ...indexed };
+  if (v.timestampValue !== undefined) return { type: "timestamp", ...parseTimestamp(v.timestampValue), ...indexed };
+  if (v.booleanValue !== undefined) return { type: "boolean", value: v.booleanValue, ...indexed };
+  if (v.doubleValue !== undefined) return { type: "double", value: doubleFromJson(v.doubleValue), ...indexed };
+  if (v.blobValue !== undefined) return { type: "blob", value: Buffer.from(v.blobValue, "base64"), ...indexed };
+  if (v.keyValue !== undefined) return { type: "key", value: keyFromJson(v.keyValue), ...indexed };
+  if (v.geoPointValue !== undefined) return { type: "geo", latitude: v.geoPointValue.latitude ?? 0, longitude: v.geoPointValue.longitude ?? 0, ...indexed };
+  if (v.entityValue !== undefined) return { type: "entity", value: propertiesFromJson(v.entityValue.properties), ...indexed };
+  if (v.arrayValue !== undefined) return { type: "array", value: (v.arrayValue.values ?? []).map(valueFromJson), ...indexed };
+  return { type: "null", ...indexed };
 }
 
-function propertiesFromProto(props: PEntity["properties"]): Properties {
+function propertiesFromJson(props: Record<string, JsonValue> | undefined): Properties {
   const out: Properties = {};
-  for (const [name, value] of Object.entries(props ?? {})) out[name] = valueFromProto(value);
+  for (const [name, value] of Object.entries(props ?? {})) out[name] = valueFromJson(value);
   return out;
 }
 
-export function recordFromProto(e: PEntity): MetadataRecord {
-  return { key: keyFromProto(e.key), properties: propertiesFromProto(e.properties) };
+export function recordFromJson(e: JsonEntity): MetadataRecord {
+  return { key: keyFromJson(e.key), properties: propertiesFromJson(e.properties) };
 }
 
-export function valueToProto(v: RecordValue, projectId: string): PValue {
+function timestampToJson(seconds: number, nanos: number): string {
+  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${String(nanos).padStart(9, "0")}Z`;
+}
+
+export function valueToJson(v: RecordValue, projectId: string): JsonValue {
   const flags = v.indexed === false ? { excludeFromIndexes: true } : {};
   switch (v.type) {
-    case "null": return { nullValue: "NULL_VALUE", ...flags };
+    case "null": return { nullValue: null, ...flags };
     case "boolean": return { booleanValue: v.value, ...flags };
     case "integer": return { integerValue: v.value, ...flags };
-    case "double": return { doubleValue: v.value, ...flags };
-    case "timestamp": return { timestampValue: { seconds: v.seconds, nanos: v.nanos }, ...flags };
+    case "double": return { doubleValue: Number.isFinite(v.value) ? v.value : String(v.value), ...flags };
+    case "timestamp": return { timestampValue: timestampToJson(v.seconds, v.nanos), ...flags };
     case "string": return { stringValue: v.value, ...flags };
-    case "blob": return { blobValue: v.value, ...flags };
-    case "key": return { keyValue: keyToProto(v.value, projectId), ...flags };
+    case "blob": return { blobValue: Buffer.from(v.value).toString("base64"), ...flags };
+    case "key": return { keyValue: keyToJson(v.value, projectId), ...flags };
     case "geo": return { geoPointValue: { latitude: v.latitude, longitude: v.longitude }, ...flags };
-    case "entity": return { entityValue: { properties: propertiesToProto(v.value, projectId) }, ...flags };
+    case "entity": return { entityValue: { properties: propertiesToJson(v.value, projectId) }, ...flags };
     // Datastore wants exclusion on the elements of an array, not the array.
-    case "array": return { arrayValue: { values: v.value.map((x) => valueToProto(v.indexed === false ? { ...x, indexed: false } : x, projectId)) } };
+    case "array": return { arrayValue: { values: v.value.map((x) => valueToJson(v.indexed === false ? { ...x, indexed: false } : x, projectId)) } };
   }
 }
 
-function propertiesToProto(props: Properties, projectId: string): Record<string, PValue> {
-  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, valueToProto(v, projectId)]));
+function propertiesToJson(props: Properties, projectId: string): Record<string, JsonValue> {
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, valueToJson(v, projectId)]));
 }
 
-export function recordToProto(r: MetadataRecord, projectId: string): PEntity {
-  return { key: keyToProto(r.key, projectId), properties: propertiesToProto(r.properties, projectId) };
+export function recordToJson(r: MetadataRecord, projectId: string): JsonEntity {
+  return { key: keyToJson(r.key, projectId), properties: propertiesToJson(r.properties, projectId) };
 }

@@ -1,15 +1,18 @@
-// ObjectStore over @google-cloud/storage. The SDK's own retries are off: the
-// RetryingObjectStore decorator owns the one retry policy, with a deadline that
-// fits inside the FUSE operation timeout. Ranged reads are never hash-checked
-// by the SDK, so a short body is detected here by length and whole-object
-// reads are verified by the caller against CRC32C.
-import { Storage, type File, type FileMetadata } from "@google-cloud/storage";
+// ObjectStore (and ObjectWriter) for Google Cloud Storage. Reads — bucket
+// check, listings, metadata, media — go over the JSON API directly (gcs-http);
+// uploads use @google-cloud/storage, imported only when something is
+// written. No layer retries here: RetryingObjectStore owns the one retry
+// policy, with a deadline that fits inside the FUSE operation timeout.
+// Ranged reads carry no checksum, so a short body is detected by length;
+// whole-object reads are verified against CRC32C.
+import type { File, FileMetadata, Storage } from "@google-cloud/storage";
 import {
   BucketNotFoundError, IntegrityError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
 } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "../object-store.js";
+import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
 import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
+import { GcsHttp, type TokenSource } from "./gcs-http.js";
 
 export interface GcsObjectStoreOptions {
   bucket: string;
@@ -21,14 +24,15 @@ export interface GcsObjectStoreOptions {
 }
 
 const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
+const READ_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only";
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 const TRANSIENT = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
 
-/** SDK and network errors become the storage layer's typed errors. */
+/** SDK and network errors (uploads) become the storage layer's typed errors. */
 export function normalizeError(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
-  const e = err as { code?: number | string; message?: string; errors?: { reason?: string }[] };
+  const e = err as { code?: number | string; message?: string };
   const msg = `${what}: ${e?.message ?? String(err)}`;
   const code = e?.code;
   if (typeof code === "number") {
@@ -46,7 +50,10 @@ export function normalizeError(err: unknown, what: string): StorageError {
   return new StorageError(msg, { cause: err });
 }
 
-export function objectInfo(md: FileMetadata): ObjectInfo {
+/** The JSON API's object resource, as far as som reads it. */
+type ObjectResource = Pick<FileMetadata, "name" | "size" | "generation" | "updated" | "timeCreated" | "crc32c" | "md5Hash" | "contentType">;
+
+export function objectInfo(md: ObjectResource): ObjectInfo {
   return {
     name: md.name!,
     size: Number(md.size ?? 0),
@@ -60,84 +67,84 @@ export function objectInfo(md: FileMetadata): ObjectInfo {
 
 /** Above this, uploads are resumable (restartable in chunks) rather than one multipart request. */
 const RESUMABLE_ABOVE = 8 * 1024 * 1024;
+/** Only the fields a listing needs: less JSON to send and parse for big directories. */
+const LIST_FIELDS = "items(name,size,generation,updated,timeCreated,crc32c,md5Hash,contentType),prefixes,nextPageToken";
 
-export class GcsObjectStore implements ObjectStore, ObjectWriter {
+export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter {
   readonly bucket: string;
-  private readonly storage: Storage;
+  private readonly http: GcsHttp;
+  private readonly endpoint: string | undefined;
+  private storage: Promise<Storage> | undefined;
 
-  constructor(opts: GcsObjectStoreOptions) {
+  constructor(private readonly opts: GcsObjectStoreOptions) {
     this.bucket = opts.bucket;
-    // With apiEndpoint set the SDK sends no credentials: right for the
-    // emulator, and how --anonymous reaches public buckets on Google.
-    const endpoint = opts.endpoint ?? (opts.anonymous ? GOOGLE_ENDPOINT : undefined);
-    this.storage = new Storage({
-      ...(endpoint ? { apiEndpoint: endpoint.replace(/\/+$/, "").replace(/\/storage\/v1$/, "") } : {}),
-      ...(opts.projectId ? { projectId: opts.projectId } : endpoint ? { projectId: "som" } : {}),
-      retryOptions: { autoRetry: false, maxRetries: 0 },
-    });
+    // A custom endpoint (the emulator) or --anonymous sends no credentials, as the SDK does with apiEndpoint.
+    this.endpoint = opts.endpoint ?? (opts.anonymous ? GOOGLE_ENDPOINT : undefined);
+    let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
+    const tokens: TokenSource = this.endpoint
+      ? () => Promise.resolve(undefined)
+      : async () => {
+        auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: [READ_SCOPE] }));
+        return (await (await auth).getAccessToken()) ?? undefined;
+      };
+    this.http = new GcsHttp((this.endpoint ?? GOOGLE_ENDPOINT).replace(/\/+$/, "").replace(/\/storage\/v1$/, ""), tokens);
   }
 
-  private file(name: string, generation?: string): File {
-    return this.storage.bucket(this.bucket).file(name, generation ? { generation: Number(generation) } : {});
+  private objectPath(name: string): string {
+    return `/storage/v1/b/${encodeURIComponent(this.bucket)}/o/${encodeURIComponent(name)}`;
   }
 
   async checkBucket(): Promise<void> {
     try {
-      await this.storage.bucket(this.bucket).getMetadata();
+      await this.http.json(`/storage/v1/b/${encodeURIComponent(this.bucket)}`, `bucket "${this.bucket}"`);
     } catch (err) {
-      const e = normalizeError(err, `bucket "${this.bucket}"`);
-      if (e instanceof NotFoundError) throw new BucketNotFoundError(`bucket "${this.bucket}" does not exist`, { cause: err });
-      throw e;
+      if (err instanceof NotFoundError) throw new BucketNotFoundError(`bucket "${this.bucket}" does not exist`, { cause: err });
+      throw err;
     }
   }
 
   async list(opts: ListOptions): Promise<ListPage> {
-    try {
-      const [files, , resp] = await this.storage.bucket(this.bucket).getFiles({
-        autoPaginate: false,
-        prefix: opts.prefix,
-        ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
-        ...(opts.pageToken ? { pageToken: opts.pageToken } : {}),
-        ...(opts.maxResults ? { maxResults: opts.maxResults } : {}),
-        ...(opts.startOffset ? { startOffset: opts.startOffset } : {}),
-        ...(opts.endOffset ? { endOffset: opts.endOffset } : {}),
-      });
-      const r = resp as { prefixes?: string[]; nextPageToken?: string } | undefined;
-      return {
-        objects: files.map((f) => objectInfo(f.metadata)),
-        prefixes: r?.prefixes ?? [],
-        ...(r?.nextPageToken ? { nextPageToken: r.nextPageToken } : {}),
-      };
-    } catch (err) {
-      throw normalizeError(err, `list gs://${this.bucket}/${opts.prefix}`);
-    }
+    const q = new URLSearchParams({ prefix: opts.prefix, fields: LIST_FIELDS });
+    if (opts.delimiter) q.set("delimiter", opts.delimiter);
+    if (opts.pageToken) q.set("pageToken", opts.pageToken);
+    if (opts.maxResults) q.set("maxResults", String(opts.maxResults));
+    if (opts.startOffset) q.set("startOffset", opts.startOffset);
+    if (opts.endOffset) q.set("endOffset", opts.endOffset);
+    const r = await this.http.json<{ items?: ObjectResource[]; prefixes?: string[]; nextPageToken?: string }>(
+      `/storage/v1/b/${encodeURIComponent(this.bucket)}/o?${q.toString()}`, `list gs://${this.bucket}/${opts.prefix}`);
+    return {
+      objects: (r.items ?? []).map(objectInfo),
+      prefixes: r.prefixes ?? [],
+      ...(r.nextPageToken ? { nextPageToken: r.nextPageToken } : {}),
+    };
   }
 
   async stat(name: string): Promise<ObjectInfo> {
-    try {
-      const [md] = await this.file(name).getMetadata();
-      return objectInfo(md);
-    } catch (err) {
-      throw normalizeError(err, `stat gs://${this.bucket}/${name}`);
-    }
+    return objectInfo(await this.http.json<ObjectResource>(this.objectPath(name), `stat gs://${this.bucket}/${name}`));
   }
 
   async read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer> {
     const what = `read gs://${this.bucket}/${name}#${generation}${range ? ` [${range.start},${range.end})` : ""}`;
-    let buf: Buffer;
-    try {
-      [buf] = await this.file(name, generation).download({
-        validation: false,
-        ...(range ? { start: range.start, end: range.end - 1 } : {}),
-      });
-    } catch (err) {
-      throw normalizeError(err, what);
-    }
+    const buf = await this.http.media(this.bucket, name, generation, range, what);
     if (range && buf.length !== range.end - range.start) {
       throw new TransientError(`${what}: got ${buf.length} bytes, expected ${range.end - range.start}`);
     }
     if (!range) verifyCrc32c(buf, crc32c, what);
     return buf;
+  }
+
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number> {
+    const what = `read gs://${this.bucket}/${name}#${generation}${range ? ` [${range.start},${range.end})` : ""}`;
+    return this.http.mediaTo(this.bucket, name, generation, range, sink, what);
+  }
+
+  private sdk(): Promise<Storage> {
+    this.storage ??= import("@google-cloud/storage").then(({ Storage }) => new Storage({
+      ...(this.endpoint ? { apiEndpoint: this.endpoint.replace(/\/+$/, "").replace(/\/storage\/v1$/, "") } : {}),
+      ...(this.opts.projectId ? { projectId: this.opts.projectId } : this.endpoint ? { projectId: "som" } : {}),
+      retryOptions: { autoRetry: false, maxRetries: 0 },
+    }));
+    return this.storage;
   }
 
   async upload(spec: UploadSpec): Promise<UploadedObject> {
@@ -147,7 +154,7 @@ export class GcsObjectStore implements ObjectStore, ObjectWriter {
       // validation off: the SDK's own check deletes a mismatched object
       // without a precondition; the service checks the declared hashes and
       // the stored CRC32C is compared here.
-      [, md] = await this.storage.bucket(this.bucket).upload(spec.path, {
+      [, md] = await (await this.sdk()).bucket(this.bucket).upload(spec.path, {
         destination: spec.name,
         resumable: spec.size > RESUMABLE_ABOVE,
         validation: false,
@@ -162,11 +169,7 @@ export class GcsObjectStore implements ObjectStore, ObjectWriter {
   }
 
   async describe(name: string): Promise<UploadedObject> {
-    try {
-      const [md] = await this.file(name).getMetadata();
-      return { info: objectInfo(md), resource: { ...md } };
-    } catch (err) {
-      throw normalizeError(err, `stat gs://${this.bucket}/${name}`);
-    }
+    const resource = await this.http.json<ObjectResource & Record<string, unknown>>(this.objectPath(name), `stat gs://${this.bucket}/${name}`);
+    return { info: objectInfo(resource), resource };
   }
 }

@@ -1,0 +1,115 @@
+// The benchmark's moving parts: the GCS emulator as its own process (with
+// injected latency and bandwidth), the Datastore emulator, the client
+// commands' environments, and timing of whole commands.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const SOM = join(ROOT, "bin/som");
+
+export interface Timed {
+  seconds: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandFailed extends Error {}
+
+/** Runs a command to completion; throws with its output if it fails. */
+export function runTimed(cmd: string, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Timed> {
+  return new Promise((resolvePromise, reject) => {
+    const t = performance.now();
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], ...(cwd ? { cwd } : {}) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const seconds = (performance.now() - t) / 1000;
+      if (code === 0) resolvePromise({ seconds, stdout, stderr });
+      else reject(new CommandFailed(`${cmd} ${args.slice(0, 8).join(" ")}${args.length > 8 ? " …" : ""} exited ${code}:\n${stderr.slice(-2000)}`));
+    });
+  });
+}
+
+export async function scratch(tag: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `som-bench-${tag}-`));
+}
+
+export interface Faults {
+  latencyMs: number;
+  bandwidth: number;
+}
+
+/** som-emulator in its own process, so the harness never competes with it for an event loop. */
+export class EmulatorProcess {
+  private constructor(private readonly child: ChildProcess, readonly url: string) {}
+
+  static async start(buckets: string[]): Promise<EmulatorProcess> {
+    const dir = await scratch("emulator");
+    const portFile = join(dir, "port");
+    const child = spawn(join(ROOT, "bin/som-emulator"), [...buckets.flatMap((b) => ["--bucket", b]), "--port-file", portFile, "--data-dir", join(dir, "data")], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    for (let i = 0; i < 200; i++) {
+      const port = (await readFile(portFile, "utf8").catch(() => "")).trim();
+      if (port) return new EmulatorProcess(child, `http://127.0.0.1:${port}`);
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill();
+    throw new Error("som-emulator did not start");
+  }
+
+  async faults(f: Faults): Promise<void> {
+    const r = await fetch(`${this.url}/_emulator/faults`, { method: "POST", body: JSON.stringify(f) });
+    if (!r.ok) throw new Error(`setting faults: ${r.status}`);
+  }
+
+  async stats(): Promise<Record<string, number>> {
+    return (await (await fetch(`${this.url}/_emulator/stats`)).json()) as Record<string, number>;
+  }
+
+  /** Environment for gcloud storage against this emulator. */
+  gcloudEnv(configDir: string): Record<string, string> {
+    return {
+      CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE: `${this.url}/`, CLOUDSDK_AUTH_ACCESS_TOKEN: "bench",
+      CLOUDSDK_CORE_DISABLE_PROMPTS: "1", CLOUDSDK_CORE_PROJECT: "bench", CLOUDSDK_CONFIG: configDir,
+    };
+  }
+
+  /** rclone flags for an on-the-fly remote on this emulator. */
+  rcloneFlags(): string[] {
+    return ["--config", "/dev/null", "--gcs-endpoint", `${this.url}/storage/v1/`, "--gcs-anonymous"];
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const gone = new Promise((r) => this.child.once("exit", r));
+    this.child.kill("SIGTERM");
+    await gone;
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Runs `once` `runs` times (after `setup` each time) and returns every duration in seconds. */
+export async function repeat(runs: number, once: () => Promise<number>, setup?: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await setup?.();
+    out.push(await once());
+  }
+  return out;
+}
+
+export async function clean(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,79 @@
+// npm run bench: starts the emulators with injected latency and bandwidth,
+// generates its data, runs each scenario side by side with the reference
+// tools in one run, prints the ratios and writes docs/BENCHMARKS.md.
+// Not part of the test suite: these machines are shared and noisy, so only
+// ratios measured in one run mean anything.
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Command } from "commander";
+import { DatastoreEmulator } from "../dev/datastore-emulator.js";
+import { parseSize } from "../util/size.js";
+import { EmulatorProcess, ROOT } from "./harness.js";
+import { machine, table, targetsTable, type Measurement, type Target } from "./report.js";
+import { benchGet } from "./scenarios/get.js";
+
+interface Flags {
+  runs: string;
+  only?: string;
+  latency: string;
+  bandwidth: string;
+  out: string;
+}
+
+async function main(): Promise<void> {
+  const f = new Command("bench")
+    .option("--runs <n>", "runs per tool (the median is reported)", "3")
+    .option("--only <scenarios>", "comma-separated: get")
+    .option("--latency <ms>", "injected per request", "30")
+    .option("--bandwidth <size>", "per response stream per second", "64MiB")
+    .option("--out <file>", "report file", join(ROOT, "docs/BENCHMARKS.md"))
+    .parse(process.argv)
+    .opts<Flags>();
+  const runs = Number(f.runs);
+  const faults = { latencyMs: Number(f.latency), bandwidth: parseSize(f.bandwidth) };
+  const only = f.only ? new Set(f.only.split(",")) : undefined;
+  const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+
+  const emulator = await EmulatorProcess.start(["bench"]);
+  const datastore = await DatastoreEmulator.start("som-bench");
+  const measurements: Measurement[] = [];
+  const targets: Target[] = [];
+  try {
+    if (!only || only.has("get")) {
+      const r = await benchGet({ emulator, datastore, runs, faults, log });
+      measurements.push(...r.measurements);
+      targets.push(...r.targets);
+    }
+  } finally {
+    await emulator.stop();
+    await datastore.stop();
+  }
+
+  const settings = `GCS emulator (som-emulator, own process) with ${faults.latencyMs} ms per request and ${f.bandwidth}/s per response stream; ` +
+    `Datastore emulator without injected latency; ${runs} runs per tool, interleaved, median reported.`;
+  const doc = `# Benchmarks
+
+Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Only the ratios matter: these machines are shared and noisy,
+so every tool runs in the same session, interleaved, against the same emulator.
+
+- Machine: ${machine()}
+- Settings: ${settings}
+- Versions: ${process.env.SOM_BENCH_VERSIONS ?? "see the tool versions below"}
+
+## Targets
+
+${targetsTable(targets)}
+
+## Timings
+
+${table(measurements)}
+`;
+  await mkdir(dirname(f.out), { recursive: true });
+  await writeFile(f.out, doc);
+  process.stdout.write(`${targetsTable(targets)}\n\n${table(measurements)}\n\nwritten to ${f.out}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});
