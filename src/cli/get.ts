@@ -70,21 +70,28 @@ export function getCommand(): Command {
       try {
         say("Collecting available images...\n");
         const plan = await planGet(store, metadata, { collection: f.collection, suid: f.suid, queryImages: !!f.queryImages, prefix: normalizePrefix(f.prefix) });
-        const total = plan.files.length + plan.missing.length;
-        say(`Found ${total} images for suid ${f.suid} in collection ${f.collection}\n`);
         const progress: Progress = f.quiet ? silentProgress : process.stdout.isTTY ? new BarProgress((s) => say(s)) : new LineProgress((s) => say(s));
         const started = performance.now();
-        const outcomes = await new Downloader({ store: gcs, log, progress, clock: systemClock, retry: GET_RETRY }).run(plan, { ...defaultDownloadOptions, outDir, jobs });
+        // Downloads start as soon as the listings are in; the records follow.
+        const downloading = new Downloader({ store: gcs, log, progress, clock: systemClock, retry: GET_RETRY })
+          .run(plan.files, plan.records.then((r) => r.sidecars), { ...defaultDownloadOptions, outDir, jobs });
+        downloading.catch(() => undefined); // awaited below, after the records
+        const records = await plan.records;
+        const total = plan.files.length + records.missing.length;
+        say(`Found ${total} images for suid ${f.suid} in collection ${f.collection}\n`);
+        progress.begin(plan.files.length, plan.files.reduce((n, t) => n + t.object.size, 0));
+        const outcomes = await downloading;
+        progress.end();
         const secs = (performance.now() - started) / 1000;
         const fetched = outcomes.filter((o) => o.status === "downloaded");
         const bytes = fetched.reduce((n, o) => n + o.task.object.size, 0);
-        const complete = outcomes.length - fetched.length - outcomes.filter((o) => o.status === "failed").length;
+        const complete = outcomes.filter((o) => o.status === "complete").length;
         say(`Downloaded ${fetched.length} files (${formatSize(bytes)}) in ${secs.toFixed(1)} s (${formatSize(bytes / Math.max(secs, 0.001))}/s)` +
-          `${complete ? `; ${complete} already complete` : ""}; ${plan.sidecars.length} metadata files; saved to ${outDir}/${f.collection}\n`);
+          `${complete ? `; ${complete} already complete` : ""}; ${records.sidecars.length} metadata files; saved to ${outDir}/${f.collection}\n`);
 
         const problems: string[] = [];
         for (const o of outcomes) if (o.status === "failed") problems.push(`gs://${f.bucket}/${o.task.object.name}: ${o.error}`);
-        for (const m of plan.missing) problems.push(`gs://${f.bucket}/${m}: a record names it, but the bucket has no such object`);
+        for (const m of records.missing) problems.push(`gs://${f.bucket}/${m}: a record names it, but the bucket has no such object`);
         for (const r of plan.refused) problems.push(`gs://${f.bucket}/${printable(r.name)}: refused, not written: ${r.reason}, so it would land outside ${outDir}`);
         if (problems.length) {
           throw new PartialFailure(`${problems.length} of ${total + plan.refused.length} files were not saved (the others were):\n  ${problems.join("\n  ")}`);

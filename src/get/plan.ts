@@ -36,34 +36,43 @@ export interface Refusal {
   reason: string;
 }
 
+/** What the records add: sidecar files, and objects they name that the bucket doesn't have. */
+export interface RecordPlan {
+  sidecars: SidecarTask[];
+  missing: string[];
+}
+
 export interface GetPlan {
   entities: string[];
   files: FileTask[];
-  sidecars: SidecarTask[];
   /** Objects whose names would land outside the output folder. */
   refused: Refusal[];
-  /** Records that name an object the bucket doesn't have. */
-  missing: string[];
+  /**
+   * Settles after `files` is known: the listings answer before the record
+   * queries, and downloads needn't wait for the records.
+   */
+  records: Promise<RecordPlan>;
 }
 
 export class NothingFoundError extends Error {}
 
 /** An entity's objects (recursive listing) and records (one ancestor query), fetched together. */
 interface EntityContents {
-  objects: ObjectInfo[];
-  records: MetadataRecord[];
+  objects: Promise<ObjectInfo[]>;
+  records: Promise<MetadataRecord[]>;
 }
 
-function fetchEntity(store: ObjectStore, metadata: MetadataSource, q: GetQuery, e: string): Promise<EntityContents> {
-  return Promise.all([
-    listAll(store, { prefix: entityPrefix(q.prefix, q.collection, e) }),
-    metadata.query({ ancestor: [...collectionKey(q.collection), { kind: "Entity", name: e }] }),
-  ]).then(([{ objects }, records]) => ({ objects, records }));
+function fetchEntity(store: ObjectStore, metadata: MetadataSource, q: GetQuery, e: string): EntityContents {
+  const objects = listAll(store, { prefix: entityPrefix(q.prefix, q.collection, e) }).then((r) => r.objects);
+  const records = metadata.query({ ancestor: [...collectionKey(q.collection), { kind: "Entity", name: e }] });
+  // Awaited later, or never if this was a wrong guess: don't let a failure go unhandled meanwhile.
+  objects.catch(() => undefined);
+  records.catch(() => undefined);
+  return { objects, records };
 }
 
 export async function planGet(store: ObjectStore, metadata: MetadataSource, q: GetQuery): Promise<GetPlan> {
   const c = q.collection;
-  const plan: GetPlan = { entities: [], files: [], sidecars: [], refused: [], missing: [] };
   // Entities to fetch whole, and (with --query-images) the only records wanted in each.
   const wanted = new Map<string, Set<string> | undefined>();
   const entityRecords = new Map<string, MetadataRecord>();
@@ -71,7 +80,6 @@ export async function planGet(store: ObjectStore, metadata: MetadataSource, q: G
   // the query that confirms it runs: one round trip instead of two. A wrong
   // guess costs one unused listing and query.
   const guess = !q.queryImages && isValidName(q.suid) ? fetchEntity(store, metadata, q, q.suid) : undefined;
-  guess?.catch(() => undefined); // awaited below only if the guess was right
   if (q.queryImages) {
     const images = await metadata.query({ kind: "Image", ancestor: collectionKey(c), where: { property: "AccessionNumber", equals: q.suid } });
     if (images.length === 0) throw new NothingFoundError(`No image with AccessionNumber ${q.suid} in collection ${c}`);
@@ -93,26 +101,29 @@ export async function planGet(store: ObjectStore, metadata: MetadataSource, q: G
     if (wanted.size === 0) throw new NothingFoundError(`No entity with uid ${q.suid} in collection ${c}`);
   }
 
+  const plan: GetPlan = { entities: [], files: [], refused: [], records: Promise.resolve({ sidecars: [], missing: [] }) };
   const valid = [...wanted.keys()].filter((e) => {
     if (isValidName(e) && isValidName(c)) return true;
     plan.refused.push({ name: `${c}/${e}`, reason: "the collection or entity name can't be a folder name" });
     return false;
   });
-  const contents = await Promise.all(valid.map((e) => (guess && e === q.suid ? guess : fetchEntity(store, metadata, q, e))));
-  valid.forEach((e, i) => addEntity(plan, q, e, wanted.get(e), entityRecords.get(e), contents[i]!));
+  const contents = valid.map((e) => (guess && e === q.suid ? guess : fetchEntity(store, metadata, q, e)));
+  const objects = await Promise.all(contents.map((x) => x.objects));
+  const present = valid.map((e, i) => addFiles(plan, q, e, wanted.get(e), objects[i]!));
+  plan.records = Promise.all(contents.map((x) => x.records)).then((records) => {
+    const out: RecordPlan = { sidecars: [], missing: [] };
+    valid.forEach((e, i) => addRecords(out, q, e, wanted.get(e), entityRecords.get(e), records[i]!, present[i]!));
+    return out;
+  });
+  plan.records.catch(() => undefined); // the caller awaits it; a failure is reported there
   return plan;
 }
 
-function addEntity(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | undefined, entityRecord: MetadataRecord | undefined, { objects, records }: EntityContents): void {
-  const c = q.collection;
+/** The entity's objects as files to fetch; returns the names the bucket has. */
+function addFiles(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | undefined, objects: ObjectInfo[]): Map<string, string> {
+  const prefix = entityPrefix(q.prefix, q.collection, e);
   plan.entities.push(e);
-  const prefix = entityPrefix(q.prefix, c, e);
-  const byName = new Map<string, MetadataRecord>();
-  for (const r of records) {
-    const name = r.key.length === 3 ? keyName(r.key[2]!) : undefined;
-    if (name !== undefined && !byName.has(name)) byName.set(name, r);
-  }
-  const present = new Set(objects.map((o) => o.name));
+  const dests = new Map<string, string>(); // object name -> dest, for the files that will be written
   for (const o of objects) {
     if (only && !only.has(o.name)) continue;
     const rel = o.name.slice(prefix.length);
@@ -122,15 +133,30 @@ function addEntity(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | un
       plan.refused.push({ name: o.name, reason });
       continue;
     }
-    const dest = `${c}/${e}/${rel}`;
+    const dest = `${q.collection}/${e}/${rel}`;
     plan.files.push({ object: o, dest });
-    const record = byName.get(o.name);
+    dests.set(o.name, dest);
+  }
+  // Every object name, written or not, decides sidecar collisions and missing objects.
+  for (const o of objects) if (!dests.has(o.name)) dests.set(o.name, "");
+  return dests;
+}
+
+function addRecords(out: RecordPlan, q: GetQuery, e: string, only: Set<string> | undefined, entityRecord: MetadataRecord | undefined, records: MetadataRecord[], present: Map<string, string>): void {
+  const prefix = entityPrefix(q.prefix, q.collection, e);
+  const byName = new Map<string, MetadataRecord>();
+  for (const r of records) {
+    const name = r.key.length === 3 ? keyName(r.key[2]!) : undefined;
+    if (name !== undefined && !byName.has(name)) byName.set(name, r);
+  }
+  for (const [name, record] of byName) {
+    const dest = present.get(name);
     // A real object named like the sidecar wins, as in the mount.
-    if (record && !present.has(`${o.name}.json`)) plan.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
+    if (dest && !present.has(`${name}.json`)) out.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
   }
   for (const name of only ?? byName.keys()) {
-    if (!present.has(name) && name.startsWith(prefix)) plan.missing.push(name);
+    if (!present.has(name) && name.startsWith(prefix)) out.missing.push(name);
   }
   const own = entityRecord ?? records.find((r) => r.key.length === 2);
-  if (own) plan.sidecars.push({ dest: `${c}/${e}.json`, data: renderSidecar(own.properties) });
+  if (own) out.sidecars.push({ dest: `${q.collection}/${e}.json`, data: renderSidecar(own.properties) });
 }

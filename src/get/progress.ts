@@ -4,13 +4,15 @@ import { formatSize } from "../util/size.js";
 
 export interface Progress {
   begin(files: number, bytes: number): void;
-  /** Bytes received (counted as they arrive, for throughput). */
+  /** Bytes received (counted as they arrive, for throughput; negative when a retry discards them). */
   bytes(n: number): void;
+  /** A file found complete on disk: it leaves the totals. */
+  skip(bytes: number): void;
   fileDone(): void;
   end(): void;
 }
 
-export const silentProgress: Progress = { begin() {}, bytes() {}, fileDone() {}, end() {} };
+export const silentProgress: Progress = { begin() {}, bytes() {}, skip() {}, fileDone() {}, end() {} };
 
 abstract class Measured implements Progress {
   protected files = 0;
@@ -18,6 +20,9 @@ abstract class Measured implements Progress {
   protected received = 0;
   protected totalBytes = 0;
   protected started = 0;
+  /** Skipped files may be found before begin() sets the totals. */
+  private skippedFiles = 0;
+  private skippedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly intervalMs: number, protected readonly now: () => number = () => performance.now()) {}
@@ -34,6 +39,11 @@ abstract class Measured implements Progress {
     this.received += n;
   }
 
+  skip(bytes: number): void {
+    this.skippedFiles++;
+    this.skippedBytes += bytes;
+  }
+
   fileDone(): void {
     this.files++;
   }
@@ -43,12 +53,19 @@ abstract class Measured implements Progress {
     this.show(true);
   }
 
+  protected remaining(): { files: number; bytes: number } {
+    return { files: this.totalFiles - this.skippedFiles, bytes: this.totalBytes - this.skippedBytes };
+  }
+
   protected stats(): { rate: number; eta: string; pct: number } {
+    // Totals exclude what was already on disk.
+    const totalBytes = this.totalBytes - this.skippedBytes;
+    const totalFiles = this.totalFiles - this.skippedFiles;
     const secs = Math.max(0.001, (this.now() - this.started) / 1000);
     const rate = this.received / secs;
-    const left = this.totalBytes - this.received;
+    const left = totalBytes - this.received;
     const eta = rate > 0 && left > 0 ? `${Math.ceil(left / rate)} s` : "-";
-    const pct = this.totalBytes > 0 ? this.received / this.totalBytes : this.totalFiles > 0 ? this.files / this.totalFiles : 1;
+    const pct = totalBytes > 0 ? this.received / totalBytes : totalFiles > 0 ? this.files / totalFiles : 1;
     return { rate, eta, pct: Math.min(1, pct) };
   }
 
@@ -64,7 +81,7 @@ export class BarProgress extends Measured {
     const { rate, eta, pct } = this.stats();
     const filled = Math.round(pct * this.width);
     const bar = `${"=".repeat(filled)}${filled < this.width ? ">" : ""}${" ".repeat(Math.max(0, this.width - filled - 1))}`;
-    this.write(`\rProgress |${bar}| ${(pct * 100).toFixed(1)}%  ${this.files}/${this.totalFiles} files  ${formatSize(this.received)}/${formatSize(this.totalBytes)}  ${formatSize(rate)}/s  ETA ${eta}\x1b[K${final ? "\n" : ""}`);
+    this.write(`\rProgress |${bar}| ${(pct * 100).toFixed(1)}%  ${this.files}/${this.remaining().files} files  ${formatSize(this.received)}/${formatSize(this.remaining().bytes)}  ${formatSize(rate)}/s  ETA ${eta}\x1b[K${final ? "\n" : ""}`);
   }
 }
 
@@ -76,6 +93,6 @@ export class LineProgress extends Measured {
   protected show(final: boolean): void {
     if (final) return; // the summary follows
     const { rate, eta, pct } = this.stats();
-    this.write(`progress: ${(pct * 100).toFixed(0)}%, ${this.files}/${this.totalFiles} files, ${formatSize(this.received)} of ${formatSize(this.totalBytes)}, ${formatSize(rate)}/s, ETA ${eta}\n`);
+    this.write(`progress: ${(pct * 100).toFixed(0)}%, ${this.files}/${this.remaining().files} files, ${formatSize(this.received)} of ${formatSize(this.remaining().bytes)}, ${formatSize(rate)}/s, ETA ${eta}\n`);
   }
 }

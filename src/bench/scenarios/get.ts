@@ -28,7 +28,7 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
   const gcloudEnv = emulator.gcloudEnv(join(work, "gcloud"));
   const tools: { tool: string; run: (dest: string) => Promise<number>; tree: (dest: string) => string }[] = [
     {
-      tool: "som get (--jobs 16)",
+      tool: "som get (default --jobs 32)",
       run: async (dest) => (await runTimed(SOM, ["get", "--outfolder", dest, "--suid", patient!.entity, "--bucket", "bench", "--collection", "BENCH", "--quiet"], env)).seconds,
       tree: (dest) => join(dest, "BENCH", patient!.entity),
     },

@@ -1,14 +1,15 @@
 // MetadataSource and MetadataSink over Google Cloud Datastore's REST API (or
-// its emulator, when DATASTORE_EMULATOR_HOST is set). Plain HTTPS + JSON with
-// Node's fetch instead of the gRPC client library: the JSON form keeps every
-// value exactly (int64 as decimal strings, nanosecond timestamps), and
-// loading gRPC and its protobufs cost ~0.45 s of CPU at every start, which
-// a short `som get` and a lean mount daemon can't afford.
+// its emulator, when DATASTORE_EMULATOR_HOST is set). Plain HTTPS + JSON over
+// util/http-client instead of the gRPC client library: the JSON form keeps
+// every value exactly (int64 as decimal strings, nanosecond timestamps), and
+// loading gRPC and its protobufs cost ~0.45 s of CPU at every start, which a
+// short `som get` and a lean mount daemon can't afford.
 //
 // Retries are ours (util/retry): each request gets a short timeout and the
 // caller's policy bounds the whole call, so a mount never waits on Datastore
 // longer than it decided to.
 import type { Clock } from "../../util/clock.js";
+import { HttpClient, HttpTransportError, readBody } from "../../util/http-client.js";
 import type { Logger } from "../../util/log.js";
 import { withRetries, type RetryPolicy } from "../../util/retry.js";
 import { MetadataError, MetadataPermissionError, MetadataUnavailableError } from "../errors.js";
@@ -54,7 +55,7 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
   readonly project: string;
   /** Requests sent (runQuery, lookup, commit...), for logs and tests. */
   requests = 0;
-  private readonly base: string;
+  private readonly http: HttpClient;
   private readonly token: () => Promise<string | undefined>;
 
   constructor(private readonly opts: DatastoreMetadataOptions) {
@@ -63,10 +64,10 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
     if (emulator) {
       const m = /^(?:https?:\/\/)?([^/]+?)\/?$/.exec(emulator);
       if (!m) throw new MetadataError(`DATASTORE_EMULATOR_HOST must be host:port, not "${emulator}"`);
-      this.base = `http://${m[1]}`;
+      this.http = new HttpClient(`http://${m[1]}`, 16);
       this.token = () => Promise.resolve(undefined); // the emulator takes no credentials
     } else {
-      this.base = GOOGLE;
+      this.http = new HttpClient(GOOGLE, 16);
       let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
       this.token = async () => {
         // Loaded only when talking to Google.
@@ -81,35 +82,32 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
     this.requests++;
     const what = `datastore ${method}`;
     const headers: Record<string, string> = { "content-type": "application/json" };
-    let res: Response;
+    let status: number;
+    let text: string;
     try {
       const token = await this.token();
       if (token) headers.authorization = `Bearer ${token}`;
-      res = await fetch(`${this.base}/v1/projects/${encodeURIComponent(this.project)}:${method}`, {
-        method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(this.opts.rpcTimeoutMs),
+      const res = await this.http.open({
+        method: "POST", path: `/v1/projects/${encodeURIComponent(this.project)}:${method}`, headers, body: JSON.stringify(body),
+        idleTimeoutMs: this.opts.rpcTimeoutMs, totalTimeoutMs: this.opts.rpcTimeoutMs,
       });
+      status = res.statusCode ?? 0;
+      text = (await readBody(res)).toString("utf8");
     } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-      const detail = e.name === "TimeoutError" ? `no answer in ${this.opts.rpcTimeoutMs} ms` : e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+      const detail = err instanceof HttpTransportError ? `${err.code} (${err.message})` : String(err);
       throw new MetadataUnavailableError(`${what}: ${detail}`, { cause: err });
     }
-    let text: string;
-    try {
-      text = await res.text();
-    } catch (err) {
-      throw new MetadataUnavailableError(`${what}: answer cut short`, { cause: err });
-    }
-    if (!res.ok) {
+    if (status < 200 || status >= 300) {
       let detail = text.slice(0, 300);
       try {
         const e = (JSON.parse(text) as { error?: { status?: string; message?: string } }).error;
-        if (e) detail = `${e.status ?? res.status}: ${e.message ?? ""}`;
+        if (e) detail = `${e.status ?? status}: ${e.message ?? ""}`;
       } catch {
         // not JSON
       }
-      const msg = `${what}: HTTP ${res.status} ${detail}`;
-      if (RETRYABLE.has(res.status)) throw new MetadataUnavailableError(msg);
-      if (res.status === 401 || res.status === 403) throw new MetadataPermissionError(msg);
+      const msg = `${what}: HTTP ${status} ${detail}`;
+      if (RETRYABLE.has(status)) throw new MetadataUnavailableError(msg);
+      if (status === 401 || status === 403) throw new MetadataPermissionError(msg);
       throw new MetadataError(msg);
     }
     return JSON.parse(text) as T;
@@ -165,6 +163,6 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
     });
   }
 
-  /** Nothing to release: connections are fetch's keep-alive pool. */
+  /** Nothing to release: idle keep-alive connections don't hold the process open. */
   async close(): Promise<void> {}
 }
