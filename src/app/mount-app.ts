@@ -10,6 +10,8 @@ import type { Namespace } from "../namespace/namespace.js";
 import { RawLayout, normalizePrefix } from "../namespace/raw-layout.js";
 import { SomLayout, detectLayout } from "../namespace/som-layout.js";
 import { ObjectReader, defaultReaderOptions } from "../read/object-reader.js";
+import { PrefetchPolicy } from "../read/prefetch-policy.js";
+import { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { UnreachableError } from "../storage/errors.js";
 import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -86,8 +88,16 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   }
   const retrying = new RetryingObjectStore(gcs, systemClock, log, defaultRetryPolicy);
   const layout = await chooseLayout(cfg, retrying, log);
-  const reader = new ObjectReader(retrying, new LruBlockCache(cfg.cacheSize), defaultReaderOptions);
-  const fs = new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid });
+  const cache = new LruBlockCache(cfg.cacheSize);
+  // Prefetching may fill half the cache with bytes nobody has read yet; the
+  // other half keeps what readers are using.
+  const budget = Math.floor(cfg.cacheSize / 2);
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget }, log);
+  const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 32, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
+  const series = new SeriesPrefetcher(layout, reader, policy, log);
+  // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
+  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(64 * 2 ** 20, budget), slack: 2 * 2 ** 20 };
+  const fs = new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series);
   const mount = await FuseMount.mount(mountpoint, fuseOps(fs, log), {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),

@@ -8,9 +8,11 @@ import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { DatastoreEmulator } from "../dev/datastore-emulator.js";
 import { parseSize } from "../util/size.js";
-import { EmulatorProcess, ROOT } from "./harness.js";
+import { makeData } from "./data.js";
+import { EmulatorProcess, ROOT, SOM, clean, runTimed, scratch } from "./harness.js";
 import { machine, table, targetsTable, type Measurement, type Target } from "./report.js";
 import { benchGet } from "./scenarios/get.js";
+import { benchMounts } from "./scenarios/mount.js";
 
 interface Flags {
   runs: string;
@@ -18,12 +20,16 @@ interface Flags {
   latency: string;
   bandwidth: string;
   out: string;
+  bigMib: string;
+  cacheSize: string;
 }
 
 async function main(): Promise<void> {
   const f = new Command("bench")
     .option("--runs <n>", "runs per tool (the median is reported)", "3")
-    .option("--only <scenarios>", "comma-separated: get")
+    .option("--only <scenarios>", "comma-separated: get, mount")
+    .option("--big-mib <n>", "size of the big volume in MiB", "512")
+    .option("--cache-size <size>", "som mount --cache-size", "512MiB")
     .option("--latency <ms>", "injected per request", "30")
     .option("--bandwidth <size>", "per response stream per second", "64MiB")
     .option("--out <file>", "report file", join(ROOT, "docs/BENCHMARKS.md"))
@@ -34,23 +40,38 @@ async function main(): Promise<void> {
   const only = f.only ? new Set(f.only.split(",")) : undefined;
   const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
 
-  const emulator = await EmulatorProcess.start(["bench"]);
+  const root = await scratch("data");
+  log("generating data");
+  const data = await makeData(root, Number(f.bigMib));
+  const emulator = await EmulatorProcess.start(["bench", `big=${data.bigDir}`, `wide=${data.wideDir}`]);
   const datastore = await DatastoreEmulator.start("som-bench");
   const measurements: Measurement[] = [];
   const targets: Target[] = [];
   try {
+    log("publishing the series with som upload");
+    await runTimed(SOM, ["upload", "--bucket", "bench", "--collection", "BENCH", "--entity", data.entity, "--quiet", ...data.seriesFiles],
+      { STORAGE_EMULATOR_HOST: emulator.url, ...datastore.env });
+    await emulator.faults(faults);
+    const seriesPrefix = `Collection/BENCH/Entity/${data.entity}`;
     if (!only || only.has("get")) {
-      const r = await benchGet({ emulator, datastore, runs, faults, log });
+      const r = await benchGet({ emulator, datastore, runs, log, seriesDir: data.seriesDir, entity: data.entity, seriesPrefix });
+      measurements.push(...r.measurements);
+      targets.push(...r.targets);
+    }
+    if (!only || only.has("mount")) {
+      const r = await benchMounts({ emulator, runs, log, seriesDir: data.seriesDir, seriesPrefix, bigFile: data.bigFile, cacheSize: f.cacheSize });
       measurements.push(...r.measurements);
       targets.push(...r.targets);
     }
   } finally {
     await emulator.stop();
     await datastore.stop();
+    await clean(root);
   }
 
   const settings = `GCS emulator (som-emulator, own process) with ${faults.latencyMs} ms per request and ${f.bandwidth}/s per response stream; ` +
-    `Datastore emulator without injected latency; ${runs} runs per tool, interleaved, median reported.`;
+    `Datastore emulator without injected latency; ${runs} runs per tool, interleaved, median reported; ` +
+    `som mount --cache-size ${f.cacheSize}; mounts started fresh for every cold run; rclone mount with its defaults (no VFS cache), read-only.`;
   const doc = `# Benchmarks
 
 Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Only the ratios matter: these machines are shared and noisy,

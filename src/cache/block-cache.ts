@@ -1,13 +1,31 @@
 // Object bytes in memory, bounded by --cache-size. Every key names the object
 // generation, so a cached block can never be served for other bytes.
+// Blocks put here by prefetching are tracked until first read: one evicted
+// unread was fetched for nothing, and that waste is what prefetching
+// measures itself by (see read/prefetch-policy.ts).
 import { LRUCache } from "lru-cache";
 
+export interface PrefetchStats {
+  /** Bytes brought in ahead of any reader. */
+  prefetched: number;
+  /** Of those, bytes a reader asked for later. */
+  used: number;
+  /** Of those, bytes evicted before anyone read them. */
+  wasted: number;
+  /** Prefetched bytes in the cache not read yet. */
+  unread: number;
+}
+
 export interface BlockCache {
+  /** The block, counting a first read of a prefetched block as used. */
   get(key: string): Buffer | undefined;
-  set(key: string, block: Buffer): void;
+  /** Whether the block is cached, without touching its recency or counts. */
+  has(key: string): boolean;
+  set(key: string, block: Buffer, origin?: "demand" | "prefetch"): void;
   /** Bytes held now. INVARIANT: <= capacity. */
   readonly size: number;
   readonly capacity: number;
+  readonly stats: PrefetchStats;
 }
 
 export function blockKey(name: string, generation: string, block: number | "all"): string {
@@ -16,17 +34,42 @@ export function blockKey(name: string, generation: string, block: number | "all"
 
 export class LruBlockCache implements BlockCache {
   private readonly lru: LRUCache<string, Buffer>;
+  private readonly unread = new Set<string>();
+  readonly stats: PrefetchStats = { prefetched: 0, used: 0, wasted: 0, unread: 0 };
 
   constructor(readonly capacity: number) {
-    this.lru = new LRUCache<string, Buffer>({ maxSize: Math.max(1, capacity), sizeCalculation: (b) => Math.max(1, b.length) });
+    this.lru = new LRUCache<string, Buffer>({
+      maxSize: Math.max(1, capacity),
+      sizeCalculation: (b) => Math.max(1, b.length),
+      dispose: (block, key, reason) => {
+        if (!this.unread.delete(key)) return;
+        this.stats.unread -= block.length;
+        if (reason === "evict") this.stats.wasted += block.length;
+      },
+    });
   }
 
   get(key: string): Buffer | undefined {
-    return this.lru.get(key);
+    const b = this.lru.get(key);
+    if (b && this.unread.delete(key)) {
+      this.stats.used += b.length;
+      this.stats.unread -= b.length;
+    }
+    return b;
   }
 
-  set(key: string, block: Buffer): void {
-    if (block.length <= this.capacity) this.lru.set(key, block);
+  has(key: string): boolean {
+    return this.lru.has(key);
+  }
+
+  set(key: string, block: Buffer, origin: "demand" | "prefetch" = "demand"): void {
+    if (block.length > this.capacity) return;
+    this.lru.set(key, block);
+    if (origin === "prefetch" && !this.unread.has(key)) {
+      this.unread.add(key);
+      this.stats.prefetched += block.length;
+      this.stats.unread += block.length;
+    }
   }
 
   get size(): number {

@@ -2,7 +2,8 @@
 // an ObjectReader. It knows nothing of FUSE; src/fuse adapts it, and unit
 // tests drive it directly. Everything here is read-only.
 import type { Entry, FileEntry, Namespace } from "../namespace/namespace.js";
-import type { ObjectReader } from "../read/object-reader.js";
+import type { ObjectReader, ReadTarget } from "../read/object-reader.js";
+import type { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { FsError } from "./errors.js";
 
 export interface Attr {
@@ -21,7 +22,26 @@ export interface Attr {
 export interface FilesystemOptions {
   uid: number;
   gid: number;
+  /**
+   * Read-ahead for a sequential reader: the window starts at `initial` and
+   * doubles per in-order read up to `max`. A read counts as in order when it
+   * starts within `slack` of where the last one ended: the kernel sends a
+   * sequential reader's requests a few at a time, not always in order.
+   */
+  readAhead: { initial: number; max: number; slack: number };
 }
+
+/** An open file: pinned to the entry (generation) it opened, and how it has been read. */
+interface Handle {
+  entry: FileEntry;
+  target?: ReadTarget;
+  /** Where the last read ended. */
+  next: number;
+  window: number;
+  /** How far read-ahead has already been asked for. */
+  aheadTo: number;
+}
+
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -29,10 +49,15 @@ const S_IFREG = 0o100000;
 const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CREAT O_TRUNC O_APPEND
 
 export class SomFilesystem {
-  private readonly handles = new Map<number, FileEntry>();
+  private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
 
-  constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly opts: FilesystemOptions) {}
+  constructor(
+    private readonly ns: Namespace,
+    private readonly reader: ObjectReader,
+    private readonly opts: FilesystemOptions,
+    private readonly series?: SeriesPrefetcher,
+  ) {}
 
   attrOf(e: Entry): Attr {
     const dir = e.kind === "dir";
@@ -57,6 +82,7 @@ export class SomFilesystem {
 
   async readdir(path: string): Promise<{ names: string[]; attrs: Attr[] }> {
     const children = await this.ns.readdir(path);
+    void this.series?.listed(path);
     const names = [".", ".."];
     const attrs: Attr[] = [];
     const self = this.attrOf({ kind: "dir", mtime: new Date(0) });
@@ -73,15 +99,48 @@ export class SomFilesystem {
     const e = await this.entry(path);
     if (e.kind === "dir") throw new FsError("EISDIR", `is a directory: ${path}`);
     const fd = this.nextHandle++;
-    this.handles.set(fd, e); // pinned: reads use this generation even if the listing changes
+    // Pinned: reads use this generation even if the listing changes.
+    const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
+    this.handles.set(fd, { entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0 });
+    if (target) void this.series?.opened(path);
     return fd;
   }
 
   async read(fd: number, position: number, length: number): Promise<Buffer> {
-    const f = this.handles.get(fd);
-    if (!f) throw new FsError("EBADF", `bad file handle ${fd}`);
-    if (f.source.kind === "inline") return f.source.data.subarray(position, Math.min(f.size, position + length));
-    return this.reader.read({ ...f.source, size: f.size }, position, length);
+    const h = this.handles.get(fd);
+    if (!h) throw new FsError("EBADF", `bad file handle ${fd}`);
+    const f = h.entry;
+    if (!h.target || f.source.kind === "inline") {
+      return f.source.kind === "inline" ? f.source.data.subarray(position, Math.min(f.size, position + length)) : Buffer.alloc(0);
+    }
+    this.readAhead(h, h.target, position, length);
+    return this.reader.read(h.target, position, length);
+  }
+
+  /**
+   * Grows the window while reads follow each other and fetches that far
+   * ahead; a read elsewhere (random access, a header peek) resets it, so
+   * only sequential readers cause read-ahead.
+   */
+  private readAhead(h: Handle, t: ReadTarget, position: number, length: number): void {
+    const { slack } = this.opts.readAhead;
+    const sequential = h.next > 0 && position >= h.next - slack && position <= h.next + slack;
+    const end = position + length;
+    if (sequential) {
+      h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
+      h.next = Math.max(h.next, end);
+      // Only what the window newly covers: a 128 KiB read mostly asks nothing new.
+      const from = Math.max(h.next, h.aheadTo);
+      const to = h.next + h.window;
+      if (to > from) {
+        this.reader.readAhead(t, from, to - from);
+        h.aheadTo = to;
+      }
+    } else {
+      h.window = 0;
+      h.next = end;
+      h.aheadTo = 0;
+    }
   }
 
   release(fd: number): void {

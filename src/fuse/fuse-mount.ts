@@ -21,6 +21,8 @@ export interface FuseMountOptions {
 
 export class MountError extends Error {}
 
+const MAX_READAHEAD = 2 * 1024 * 1024;
+
 /**
  * fuse-native builds its -o string from a fixed set of options; "ro" and
  * "negative_timeout" are not among them, so they are appended here.
@@ -80,7 +82,10 @@ export class FuseMount {
         autoCache: true,
         ...(ttl > 0 ? { attrTimeout: ttl, entryTimeout: ttl } : {}),
       },
-      ["ro", "default_permissions", `negative_timeout=${opts.negativeTtlSeconds}`],
+      // Reads arrive 128 KiB at a time (libfuse 2's ceiling); a larger kernel
+      // read-ahead lets several be in flight for one sequential reader
+      // instead of one round trip through the daemon after another.
+      ["ro", "default_permissions", `negative_timeout=${opts.negativeTtlSeconds}`, `max_readahead=${MAX_READAHEAD}`],
     );
     await new Promise<void>((resolvePromise, reject) => {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));

@@ -10,7 +10,7 @@ import { RetryingObjectStore } from "../../src/storage/retrying-object-store.js"
 import { ManualClock, systemClock } from "../../src/util/clock.js";
 import { MemoryLogger } from "../../src/util/log.js";
 
-const opts = { wholeObjectLimit: 100, blockSize: 64 };
+const opts = { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: 1_000 };
 const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) % 256));
 
 function setup() {
@@ -63,7 +63,7 @@ describe("ObjectReader", () => {
     const store = new MemoryObjectStore();
     store.put("f", bytes(1000));
     const layout = new RawLayout(store, { prefix: "", metadataTtlMs: 0, negativeTtlMs: 0, clock: new ManualClock(), log: new MemoryLogger(), mountTime: new Date(0) });
-    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0 });
+    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32 } });
     const fd = await fs.open("/f", 0);
     expect(await fs.read(fd, 0, 64)).toEqual(bytes(1000).subarray(0, 64));
     store.put("f", Buffer.alloc(1000, 1));

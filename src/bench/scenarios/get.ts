@@ -2,7 +2,6 @@
 // use today: gcloud storage cp -r and rclone copy --transfers 16.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeDemoStudy } from "../../dicom/demo-data.js";
 import { SOM, clean, runTimed, scratch, type EmulatorProcess } from "../harness.js";
 import { value, type Measurement, type Target } from "../report.js";
 import type { DatastoreEmulator } from "../../dev/datastore-emulator.js";
@@ -12,25 +11,23 @@ export interface GetContext {
   emulator: EmulatorProcess;
   datastore: DatastoreEmulator;
   runs: number;
-  faults: { latencyMs: number; bandwidth: number };
   log: (s: string) => void;
+  /** The published series: local copy, entity name and object prefix in bucket "bench". */
+  seriesDir: string;
+  entity: string;
+  seriesPrefix: string;
 }
 
 export async function benchGet(ctx: GetContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
-  const { emulator, datastore } = ctx;
+  const { emulator, datastore, entity, seriesPrefix: prefix } = ctx;
   const work = await scratch("get");
-  const [patient] = await writeDemoStudy(join(work, "src"), { patients: 1, series: 1, instancesPerSeries: 200, rows: 512, columns: 512 });
   const env = { STORAGE_EMULATOR_HOST: emulator.url, ...datastore.env };
-  await emulator.faults({ latencyMs: 0, bandwidth: 0 });
-  await runTimed(SOM, ["upload", "--bucket", "bench", "--collection", "BENCH", "--entity", patient!.entity, "--quiet", ...patient!.files], env);
-  await emulator.faults(ctx.faults);
-  const prefix = `Collection/BENCH/Entity/${patient!.entity}`;
   const gcloudEnv = emulator.gcloudEnv(join(work, "gcloud"));
   const tools: { tool: string; run: (dest: string) => Promise<number>; tree: (dest: string) => string }[] = [
     {
       tool: "som get (default --jobs 32)",
-      run: async (dest) => (await runTimed(SOM, ["get", "--outfolder", dest, "--suid", patient!.entity, "--bucket", "bench", "--collection", "BENCH", "--quiet"], env)).seconds,
-      tree: (dest) => join(dest, "BENCH", patient!.entity),
+      run: async (dest) => (await runTimed(SOM, ["get", "--outfolder", dest, "--suid", entity, "--bucket", "bench", "--collection", "BENCH", "--quiet"], env)).seconds,
+      tree: (dest) => join(dest, "BENCH", entity),
     },
     {
       tool: "gcloud storage cp -r",
@@ -38,12 +35,12 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
         await mkdir(dest, { recursive: true });
         return (await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${prefix}`, dest], gcloudEnv)).seconds;
       },
-      tree: (dest) => join(dest, patient!.entity),
+      tree: (dest) => join(dest, entity),
     },
     {
       tool: "rclone copy --transfers 16",
-      run: async (dest) => (await runTimed("rclone", ["copy", `:gcs:bench/${prefix}`, join(dest, patient!.entity), "--transfers", "16", ...emulator.rcloneFlags()])).seconds,
-      tree: (dest) => join(dest, patient!.entity),
+      run: async (dest) => (await runTimed("rclone", ["copy", `:gcs:bench/${prefix}`, join(dest, entity), "--transfers", "16", ...emulator.rcloneFlags()])).seconds,
+      tree: (dest) => join(dest, entity),
     },
   ];
   const runs = new Map<string, number[]>(tools.map((t) => [t.tool, []]));
@@ -54,12 +51,11 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
       runs.get(t.tool)!.push(seconds);
       ctx.log(`get: ${t.tool}: ${seconds.toFixed(2)} s`);
       // Every tool must have fetched the same bytes (som also writes its .json records).
-      const mismatch = await sameTree(t.tree(dest), join(work, "src", patient!.entity), { ignore: (n) => n.endsWith(".json") });
+      const mismatch = await sameTree(t.tree(dest), ctx.seriesDir, { ignore: (n) => n.endsWith(".json") });
       if (mismatch) throw new Error(`${t.tool} produced a different tree: ${mismatch}`);
       await clean(dest);
     }
   }
-  await emulator.faults({ latencyMs: 0, bandwidth: 0 });
   await clean(work);
   const scenario = "get: 200 × 0.5 MB series";
   const measurements: Measurement[] = tools.map((t) => ({ scenario, tool: t.tool, runs: runs.get(t.tool)!, unit: "s" }));

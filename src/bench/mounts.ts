@@ -1,0 +1,60 @@
+// Mounts for the benchmark: som's daemon and `rclone mount`, each started
+// fresh (cold caches) and stopped cleanly, and the daemon's peak RSS.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fuseMountAt } from "../fuse/mount-table.js";
+import { unmount } from "../fuse/unmount.js";
+import { SOM, scratch, type EmulatorProcess } from "./harness.js";
+
+export interface BenchMount {
+  dir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitMounted(dir: string, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await fuseMountAt(dir))) {
+    if (child.exitCode !== null) throw new Error(`mount exited ${child.exitCode}: ${log()}`);
+    if (Date.now() > deadline) throw new Error(`mount did not appear: ${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stopChild(child: ChildProcess, dir: string): Promise<void> {
+  if (child.exitCode === null) {
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  if (await fuseMountAt(dir)) unmount(dir, true);
+}
+
+export async function somMount(emulator: EmulatorProcess, bucket: string, extra: string[] = []): Promise<BenchMount> {
+  const dir = join(await scratch("som-mnt"), "mnt");
+  await mkdir(dir);
+  const child = spawn(SOM, ["mount", bucket, dir, "--endpoint", emulator.url, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  await waitMounted(dir, child, () => err);
+  return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
+}
+
+export async function rcloneMount(emulator: EmulatorProcess, bucket: string): Promise<BenchMount> {
+  const dir = join(await scratch("rclone-mnt"), "mnt");
+  await mkdir(dir);
+  // rclone's defaults (no VFS cache), read-only, as a user would start it.
+  const child = spawn("rclone", ["mount", `:gcs:${bucket}`, dir, "--read-only", ...emulator.rcloneFlags()], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  await waitMounted(dir, child, () => err);
+  return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
+}
+
+/** Peak resident set size of a process so far (VmHWM), in MiB. */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0");
+  return kb / 1024;
+}

@@ -1,0 +1,134 @@
+// Reading through mounts, as researchers do it: cp -r of a series, cat of a
+// big volume, warm re-reads, ls -l and find — som against rclone mount on the
+// same emulator, with rclone copy / gcloud storage cp as the parallel
+// download reference and local files as the warm reference.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { clean, runTimed, scratch, type EmulatorProcess } from "../harness.js";
+import { peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
+import { value, type Measurement, type Target } from "../report.js";
+import { sameTree } from "../verify.js";
+
+export interface MountContext {
+  emulator: EmulatorProcess;
+  runs: number;
+  log: (s: string) => void;
+  /** Local copies of what the buckets hold. */
+  seriesDir: string;
+  seriesPrefix: string;
+  bigFile: string;
+  cacheSize: string;
+}
+
+const sh = (cmd: string): Promise<number> => runTimed("bash", ["-c", cmd]).then((t) => t.seconds);
+const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+export async function benchMounts(ctx: MountContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
+  const { emulator } = ctx;
+  const work = await scratch("mounts");
+  const gcloudEnv = emulator.gcloudEnv(join(work, "gcloud"));
+  const runs = new Map<string, number[]>();
+  const add = (key: string, s: number): void => {
+    runs.set(key, [...(runs.get(key) ?? []), s]);
+    ctx.log(`${key}: ${s.toFixed(2)} s`);
+  };
+  let rss = 0;
+  const seriesName = ctx.seriesPrefix.split("/").pop()!;
+  // som shows Collection/C/Entity/E as C/E.
+  const somSeries = (m: BenchMount): string => join(m.dir, ctx.seriesPrefix.replace(/^Collection\/([^/]+)\/Entity\//, "$1/"));
+
+  for (let i = 0; i < ctx.runs; i++) {
+    // a + c: cp -r of the series, cold then warm, through each mount.
+    for (const [tool, start, path] of [
+      ["som", () => somMount(emulator, "bench", ["--cache-size", ctx.cacheSize]), somSeries],
+      ["rclone mount", () => rcloneMount(emulator, "bench"), (m: BenchMount) => join(m.dir, ctx.seriesPrefix)],
+    ] as const) {
+      const m = await start();
+      try {
+        const dest = join(work, `cp-${i}-${tool.replace(" ", "-")}`);
+        add(`a|${tool} cp -r (cold)`, await sh(`cp -r ${q(path(m))} ${q(dest)}`));
+        const bad = await sameTree(dest, ctx.seriesDir, { ignore: () => false });
+        if (bad) throw new Error(`${tool}: cp -r produced a different tree: ${bad}`);
+        await clean(dest);
+        add(`c|${tool} cp -r (warm)`, await sh(`cp -r ${q(path(m))} ${q(dest)}`));
+        await clean(dest);
+        if (tool === "som") rss = Math.max(rss, await peakRssMiB(m.pid));
+      } finally {
+        await m.stop();
+      }
+    }
+    const dl = join(work, `dl-${i}`);
+    add("a|rclone copy --transfers 16", await runTimed("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]).then((t) => t.seconds));
+    await clean(dl);
+    await mkdir(dl, { recursive: true });
+    add("a|gcloud storage cp -r", await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv).then((t) => t.seconds));
+    await clean(dl);
+    add("c|local cp -r (page cache)", await sh(`cp -r ${q(ctx.seriesDir)} ${q(dl)}`));
+    await clean(dl);
+
+    // b + c: cat of the 512 MiB volume, cold then warm.
+    for (const [tool, start] of [
+      ["som", () => somMount(emulator, "big", ["--cache-size", ctx.cacheSize])],
+      ["rclone mount", () => rcloneMount(emulator, "big")],
+    ] as const) {
+      const m = await start();
+      try {
+        const out = join(work, `cat-${i}`);
+        add(`b|${tool} cat (cold)`, await sh(`cat ${q(join(m.dir, "volume.bin"))} > ${q(out)}`));
+        if (i === 0) {
+          const [a, b] = await Promise.all([out, ctx.bigFile].map((f) => runTimed("sha256sum", [f]).then((t) => t.stdout.split(" ")[0])));
+          if (a !== b) throw new Error(`${tool}: cat gave different bytes`);
+        }
+        await clean(out);
+        add(`c|${tool} cat (warm)`, await sh(`cat ${q(join(m.dir, "volume.bin"))} > /dev/null`));
+        if (tool === "som") rss = Math.max(rss, await peakRssMiB(m.pid));
+      } finally {
+        await m.stop();
+      }
+    }
+    const gout = join(work, `gcp-${i}`);
+    add("b|gcloud storage cp", await runTimed("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv).then((t) => t.seconds));
+    await clean(gout);
+    add("c|local cat (page cache)", await sh(`cat ${q(ctx.bigFile)} > /dev/null`));
+
+    // d: ls -l of a 1,200-entry directory and find over the whole tree, cold.
+    {
+      const m = await somMount(emulator, "wide");
+      try {
+        add("d|som ls -l (1,200 entries)", await sh(`ls -l ${q(join(m.dir, "series"))} > /dev/null`));
+      } finally {
+        await m.stop();
+      }
+      const m2 = await somMount(emulator, "wide");
+      try {
+        add("d|som find (whole tree)", await sh(`find ${q(m2.dir)} > /dev/null`));
+      } finally {
+        await m2.stop();
+      }
+      add("d|rclone lsl (1,200 entries)", await runTimed("rclone", ["lsl", ":gcs:wide/series", ...emulator.rcloneFlags()]).then((t) => t.seconds));
+      add("d|rclone lsl (whole tree)", await runTimed("rclone", ["lsl", ":gcs:wide", ...emulator.rcloneFlags()]).then((t) => t.seconds));
+    }
+  }
+  await clean(work);
+
+  const scen: Record<string, string> = {
+    a: `a: cp -r of a 200 × 0.5 MB series (${seriesName})`, b: "b: cat of a 512 MiB object", c: "c: warm re-read", d: "d: listing",
+  };
+  const measurements: Measurement[] = [...runs.entries()].map(([key, r]) => {
+    const [s, tool] = key.split("|") as [string, string];
+    return { scenario: scen[s]!, tool, runs: r, unit: "s" };
+  });
+  measurements.push({ scenario: "e: memory", tool: `som daemon peak RSS (--cache-size ${ctx.cacheSize})`, runs: [rss], unit: "MiB" });
+  const v = (key: string): number => value({ scenario: "", tool: "", runs: runs.get(key)!, unit: "s" });
+  const cacheMiB = Number(/^(\d+)MiB$/.exec(ctx.cacheSize)?.[1] ?? "0");
+  const targets: Target[] = [
+    { scenario: scen.a!, text: "som cp -r ≤ 1.25 × rclone copy --transfers 16", ratio: v("a|som cp -r (cold)") / v("a|rclone copy --transfers 16"), limit: 1.25 },
+    { scenario: scen.b!, text: "som cat ≤ 1.0 × gcloud storage cp", ratio: v("b|som cat (cold)") / v("b|gcloud storage cp"), limit: 1.0 },
+    { scenario: scen.c!, text: "som warm cp -r ≤ 2 × local cp -r", ratio: v("c|som cp -r (warm)") / v("c|local cp -r (page cache)"), limit: 2 },
+    { scenario: scen.c!, text: "som warm cat ≤ 2 × local cat", ratio: v("c|som cat (warm)") / v("c|local cat (page cache)"), limit: 2 },
+    { scenario: scen.d!, text: "som ls -l ≤ 1.5 × rclone lsl (1,200 entries)", ratio: v("d|som ls -l (1,200 entries)") / v("d|rclone lsl (1,200 entries)"), limit: 1.5 },
+    { scenario: scen.d!, text: "som find ≤ 1.5 × rclone lsl (whole tree)", ratio: v("d|som find (whole tree)") / v("d|rclone lsl (whole tree)"), limit: 1.5 },
+    { scenario: "e: memory", text: `peak RSS ≤ --cache-size + 150 MiB (ratio to ${cacheMiB + 150} MiB)`, ratio: rss / (cacheMiB + 150), limit: 1 },
+  ];
+  return { measurements, targets };
+}

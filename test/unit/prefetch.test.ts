@@ -1,0 +1,145 @@
+// Read-ahead, series prefetch and their accounting, on the filesystem core
+// with an in-memory store: what gets fetched, when, and how often.
+import { describe, expect, it } from "vitest";
+import { LruBlockCache } from "../../src/cache/block-cache.js";
+import { SomFilesystem } from "../../src/fs/filesystem.js";
+import { RawLayout } from "../../src/namespace/raw-layout.js";
+import { ObjectReader } from "../../src/read/object-reader.js";
+import { PrefetchPolicy, SequenceDetector } from "../../src/read/prefetch-policy.js";
+import { SeriesPrefetcher } from "../../src/read/series-prefetcher.js";
+import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
+import { ManualClock } from "../../src/util/clock.js";
+import { MemoryLogger } from "../../src/util/log.js";
+
+const bytes = (n: number, seed = 0): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) % 256));
+/** Lets queued prefetches run to completion (the in-memory store answers in microtasks). */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+function setup(opts: { cache?: number; budget?: number; depth?: number } = {}) {
+  const store = new MemoryObjectStore();
+  const clock = new ManualClock();
+  const log = new MemoryLogger();
+  const layout = new RawLayout(store, { prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock, log, mountTime: new Date(0) });
+  const cache = new LruBlockCache(opts.cache ?? 1_000_000);
+  const reader = new ObjectReader(store, cache, { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: opts.budget ?? 100_000 }, log);
+  const policy = new PrefetchPolicy(cache.stats, clock, { initialDepth: opts.depth ?? 3, maxDepth: 8, judgeEveryBytes: 200, probeAfterMs: 1_000 });
+  const series = new SeriesPrefetcher(layout, reader, policy, log);
+  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32 } }, series);
+  return { store, cache, fs, clock, policy };
+}
+
+describe("read-ahead within a file", () => {
+  it("fetches ahead of a sequential reader, each block once, bytes intact", async () => {
+    const { store, fs } = setup();
+    const data = bytes(64 * 40);
+    store.put("big", data);
+    const fd = await fs.open("/big", 0);
+    const got: Buffer[] = [];
+    for (let pos = 0; pos < 64 * 6; pos += 16) got.push(await fs.read(fd, pos, 16));
+    await settle();
+    // Six blocks read; the window (128 B, doubling to 512 B) has fetched well past them.
+    expect(store.calls.read).toBeGreaterThanOrEqual(6 + 512 / 64 - 1);
+    const before = store.calls.read;
+    for (let pos = 64 * 6; pos < data.length; pos += 16) got.push(await fs.read(fd, pos, 16));
+    await settle();
+    expect(Buffer.concat(got)).toEqual(data);
+    expect(store.calls.read).toBeLessThanOrEqual(40); // never a block twice
+    expect(before).toBeLessThan(store.calls.read);
+  });
+
+  it("does not read ahead for random access or a header peek", async () => {
+    const { store, fs } = setup();
+    store.put("big", bytes(64 * 40));
+    const fd = await fs.open("/big", 0);
+    const offsets = [0, 64 * 30, 64 * 7, 64 * 19, 64 * 2, 64 * 35];
+    for (const o of offsets) await fs.read(fd, o + 3, 10);
+    await settle();
+    expect(store.calls.read).toBe(offsets.length); // exactly the blocks touched
+  });
+});
+
+describe("series prefetch", () => {
+  it("fetches the next files of a folder once files are opened in order", async () => {
+    const { store, fs } = setup({ depth: 3 });
+    const files = Array.from({ length: 10 }, (_, i) => `s/f${i}.dcm`);
+    files.forEach((f, i) => store.put(f, bytes(80, i)));
+    await fs.readdir("/s");
+    const readFile = async (i: number): Promise<Buffer> => {
+      const fd = await fs.open(`/${files[i]}`, 0);
+      const b = await fs.read(fd, 0, 80);
+      fs.release(fd);
+      return b;
+    };
+    await readFile(0);
+    await settle();
+    expect(store.calls.read).toBe(1); // one file says nothing about order
+    await readFile(1);
+    await settle();
+    expect(store.calls.read).toBe(2 + 3); // f2..f4 fetched ahead
+    for (let i = 2; i < 10; i++) expect(await readFile(i)).toEqual(bytes(80, i));
+    await settle();
+    expect(store.calls.read).toBe(10); // every file exactly once
+  });
+
+  it("stays inside its budget of unread bytes", async () => {
+    const { store, fs, cache } = setup({ depth: 8, budget: 200 });
+    Array.from({ length: 10 }, (_, i) => store.put(`s/f${i}.dcm`, bytes(80, i)));
+    await fs.readdir("/s");
+    for (const i of [0, 1]) await fs.read(await fs.open(`/s/f${i}.dcm`, 0), 0, 80);
+    await settle();
+    expect(cache.stats.unread).toBeLessThanOrEqual(200);
+    expect(store.calls.read).toBe(2 + 2); // two 80-byte files fit in 200 bytes
+  });
+
+  it("lists the next sibling directories ahead of a tree walk", async () => {
+    const { store, fs } = setup();
+    for (let d = 0; d < 6; d++) store.put(`t/d${d}/x`, "x");
+    await fs.readdir("/t");
+    await fs.readdir("/t/d0");
+    await fs.readdir("/t/d1");
+    await settle();
+    const lists = store.calls.list;
+    for (let d = 2; d < 6; d++) await fs.readdir(`/t/d${d}`);
+    expect(store.calls.list).toBe(lists); // all answered from listings made ahead
+  });
+});
+
+describe("prefetch accounting", () => {
+  it("counts prefetched bytes as used when read and wasted when evicted unread", () => {
+    const cache = new LruBlockCache(300);
+    cache.set("a", Buffer.alloc(100), "prefetch");
+    cache.set("b", Buffer.alloc(100), "prefetch");
+    expect(cache.get("a")?.length).toBe(100);
+    cache.set("c", Buffer.alloc(100));
+    cache.set("d", Buffer.alloc(100)); // evicts b, never read
+    expect(cache.stats).toEqual({ prefetched: 200, used: 100, wasted: 100, unread: 0 });
+  });
+
+  it("halves depth when prefetch is wasted, grows it when used, and probes again after a pause", () => {
+    const stats = { prefetched: 0, used: 0, wasted: 0, unread: 0 };
+    const clock = new ManualClock();
+    const p = new PrefetchPolicy(stats, clock, { initialDepth: 4, maxDepth: 16, judgeEveryBytes: 100, probeAfterMs: 1_000 });
+    expect(p.depth()).toBe(4);
+    stats.used += 100;
+    expect(p.depth()).toBe(8);
+    stats.wasted += 100;
+    expect(p.depth()).toBe(4);
+    stats.wasted += 100;
+    expect(p.depth()).toBe(2);
+    stats.wasted += 100;
+    expect(p.depth()).toBe(1);
+    stats.wasted += 100;
+    expect(p.depth()).toBe(0);
+    clock.advance(999);
+    expect(p.depth()).toBe(0);
+    clock.advance(1);
+    expect(p.depth()).toBe(1);
+  });
+
+  it("detects in-order steps per group and forgets on a jump back", () => {
+    const d = new SequenceDetector(4);
+    expect([d.observe("a", 0), d.observe("a", 1), d.observe("a", 3), d.observe("b", 9), d.observe("a", 2), d.observe("a", 7)]).toEqual([0, 1, 2, 0, 0, 0]);
+  });
+});
