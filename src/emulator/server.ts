@@ -151,6 +151,9 @@ export class Emulator {
     const url = new URL(req.url ?? "/", "http://emulator");
     if (url.pathname.startsWith("/_emulator/")) return this.control(req, res, url.pathname);
     this.stats.count("requests");
+    // Concurrency as clients see it: from arrival until the response is done.
+    this.stats.enter();
+    res.once("close", () => this.stats.leave());
     this.opts.log?.(`${req.method} ${req.url}${req.headers["content-range"] ? ` (${req.headers["content-range"]})` : ""}`);
     await this.faults.latency();
     if (this.faults.shouldFail()) {

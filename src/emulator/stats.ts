@@ -4,6 +4,18 @@ export type Counter = "requests" | "media" | "list" | "metadata" | "upload" | "d
 export class Stats {
   private counters: Record<Counter, number> = Stats.zero();
   private bytes = 0;
+  private inFlight = 0;
+  private maxInFlight = 0;
+
+  /** A request started; the most ever in progress at once is reported as maxConcurrent. */
+  enter(): void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+  }
+
+  leave(): void {
+    this.inFlight--;
+  }
 
   private static zero(): Record<Counter, number> {
     return { requests: 0, media: 0, list: 0, metadata: 0, upload: 0, delete: 0, bucket: 0, injected503: 0, cut: 0 };
@@ -20,9 +32,10 @@ export class Stats {
   reset(): void {
     this.counters = Stats.zero();
     this.bytes = 0;
+    this.maxInFlight = this.inFlight;
   }
 
-  snapshot(): Record<Counter, number> & { mediaBytes: number } {
-    return { ...this.counters, mediaBytes: this.bytes };
+  snapshot(): Record<Counter, number> & { mediaBytes: number; maxConcurrent: number } {
+    return { ...this.counters, mediaBytes: this.bytes, maxConcurrent: this.maxInFlight };
   }
 }
