@@ -88,11 +88,14 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   }
   const retrying = new RetryingObjectStore(gcs, systemClock, log, defaultRetryPolicy);
   const layout = await chooseLayout(cfg, retrying, log);
-  const cache = new LruBlockCache(cfg.cacheSize);
+  // --cache-size bounds all object bytes the daemon holds: the cache plus
+  // prefetches downloading (at most a quarter of it, and 64 MiB).
+  const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
+  const cache = new LruBlockCache(cfg.cacheSize - inFlight);
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
-  const budget = Math.floor(cfg.cacheSize / 2);
-  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget }, log);
+  const budget = Math.floor(cache.capacity / 2);
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 32, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.

@@ -24,6 +24,13 @@ interface Flags {
   cacheSize: string;
 }
 
+async function toolVersions(): Promise<string> {
+  const first = async (cmd: string, args: string[]): Promise<string> =>
+    runTimed(cmd, args).then((t) => t.stdout.split("\n")[0]!.trim(), () => `${cmd}: unavailable`);
+  const [rclone, gcloud] = await Promise.all([first("rclone", ["version"]), first("gcloud", ["version"])]);
+  return `som 0.1.0 on Node ${process.versions.node}; ${rclone}; ${gcloud}`;
+}
+
 async function main(): Promise<void> {
   const f = new Command("bench")
     .option("--runs <n>", "runs per tool (the median is reported)", "3")
@@ -69,6 +76,7 @@ async function main(): Promise<void> {
     await clean(root);
   }
 
+  const versions = await toolVersions();
   const settings = `GCS emulator (som-emulator, own process) with ${faults.latencyMs} ms per request and ${f.bandwidth}/s per response stream; ` +
     `Datastore emulator without injected latency; ${runs} runs per tool, interleaved, median reported; ` +
     `som mount --cache-size ${f.cacheSize}; mounts started fresh for every cold run; rclone mount with its defaults (no VFS cache), read-only.`;
@@ -79,7 +87,7 @@ so every tool runs in the same session, interleaved, against the same emulator.
 
 - Machine: ${machine()}
 - Settings: ${settings}
-- Versions: ${process.env.SOM_BENCH_VERSIONS ?? "see the tool versions below"}
+- Versions: ${versions}
 
 ## Targets
 

@@ -8,7 +8,7 @@ import { collectionKey, entityPrefix } from "../metadata/som-model.js";
 import { renderSidecar } from "../metadata/sidecar.js";
 import { isValidName } from "../namespace/namespace.js";
 import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
-import { listAll } from "../storage/paging.js";
+import { listFast } from "../storage/paging.js";
 import { unsafePathReason } from "./safe-path.js";
 
 export interface GetQuery {
@@ -63,7 +63,7 @@ interface EntityContents {
 }
 
 function fetchEntity(store: ObjectStore, metadata: MetadataSource, q: GetQuery, e: string): EntityContents {
-  const objects = listAll(store, { prefix: entityPrefix(q.prefix, q.collection, e) }).then((r) => r.objects);
+  const objects = listFast(store, { prefix: entityPrefix(q.prefix, q.collection, e) }).then((r) => r.objects);
   const records = metadata.query({ ancestor: [...collectionKey(q.collection), { kind: "Entity", name: e }] });
   // Awaited later, or never if this was a wrong guess: don't let a failure go unhandled meanwhile.
   objects.catch(() => undefined);

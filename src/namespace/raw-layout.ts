@@ -11,7 +11,7 @@
 import { LRUCache } from "lru-cache";
 import { NotFoundError } from "../storage/errors.js";
 import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
-import { listAll } from "../storage/paging.js";
+import { listFast } from "../storage/paging.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { FsError } from "../fs/errors.js";
@@ -83,7 +83,7 @@ export class RawLayout implements Namespace {
   }
 
   private async fetchDir(prefix: string): Promise<Map<string, Entry>> {
-    const { objects, prefixes } = await listAll(this.store, { prefix, delimiter: "/" });
+    const { objects, prefixes } = await listFast(this.store, { prefix, delimiter: "/" });
     const children = new Map<string, Entry>();
     for (const o of objects) {
       const name = o.name.slice(prefix.length);

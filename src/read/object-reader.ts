@@ -26,10 +26,12 @@ export interface ObjectReaderOptions {
   prefetchConcurrency: number;
   /** Prefetched bytes not yet read (cached or in flight) allowed at once. */
   prefetchBudget: number;
+  /** Prefetch bytes being downloaded at once (memory outside the cache). */
+  prefetchInFlightBytes: number;
 }
 
 export const defaultReaderOptions: Omit<ObjectReaderOptions, "prefetchBudget"> = {
-  wholeObjectLimit: 8 * 2 ** 20, blockSize: 4 * 2 ** 20, prefetchConcurrency: 24,
+  wholeObjectLimit: 8 * 2 ** 20, blockSize: 4 * 2 ** 20, prefetchConcurrency: 24, prefetchInFlightBytes: 64 * 2 ** 20,
 };
 
 export interface ReadTarget extends ObjectSource {
@@ -40,10 +42,13 @@ type BlockIndex = number | "all";
 
 export class ObjectReader {
   private readonly inflight = new Map<string, Promise<Buffer>>();
-  private readonly queue: { key: string; start: () => void }[] = [];
+  private readonly queue: { key: string; bytes: number; start: () => void }[] = [];
   private readonly queued = new Set<string>();
   private running = 0;
-  private prefetchInFlight = 0;
+  /** Bytes of prefetches queued or downloading (counted against the budget). */
+  private prefetchPending = 0;
+  /** Bytes of prefetches downloading now. */
+  private downloading = 0;
 
   constructor(
     private readonly store: ObjectStore,
@@ -101,15 +106,17 @@ export class ObjectReader {
     if (this.cache.has(key) || this.inflight.has(key) || this.queued.has(key)) return;
     const bytes = this.blockBytes(t, index);
     if (bytes <= 0) return;
-    if (this.cache.stats.unread + this.prefetchInFlight + bytes > this.opts.prefetchBudget) return;
+    if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return;
     this.queued.add(key);
-    this.prefetchInFlight += bytes;
+    this.prefetchPending += bytes;
     this.queue.push({
       key,
+      bytes,
       start: () => {
         this.queued.delete(key);
         const done = (): void => {
-          this.prefetchInFlight -= bytes;
+          this.prefetchPending -= bytes;
+          this.downloading -= bytes;
           this.running--;
           this.pump();
         };
@@ -125,8 +132,13 @@ export class ObjectReader {
 
   private pump(): void {
     while (this.running < this.opts.prefetchConcurrency && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      // One download may always run, however big; more only within the in-flight limit.
+      if (this.running > 0 && this.downloading + next.bytes > this.opts.prefetchInFlightBytes) return;
+      this.queue.shift();
       this.running++;
-      this.queue.shift()!.start();
+      this.downloading += next.bytes;
+      next.start();
     }
   }
 

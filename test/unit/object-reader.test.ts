@@ -10,7 +10,7 @@ import { RetryingObjectStore } from "../../src/storage/retrying-object-store.js"
 import { ManualClock, systemClock } from "../../src/util/clock.js";
 import { MemoryLogger } from "../../src/util/log.js";
 
-const opts = { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: 1_000 };
+const opts = { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: 1_000, prefetchInFlightBytes: 1_000 };
 const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) % 256));
 
 function setup() {
