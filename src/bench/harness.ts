@@ -2,8 +2,9 @@
 // injected latency and bandwidth), the Datastore emulator, the client
 // commands' environments, and timing of whole commands.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -13,6 +14,22 @@ export interface Timed {
   seconds: number;
   stdout: string;
   stderr: string;
+  /** Average number of CPU cores busy machine-wide while it ran (0..cores). */
+  coresBusy: number;
+}
+
+/** Machine-wide busy and total CPU time so far, in clock ticks (/proc/stat). */
+export function cpuTicks(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export function coresBusy(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  const total = after.total - before.total;
+  return total > 0 ? ((after.busy - before.busy) / total) * cpus().length : 0;
 }
 
 export class CommandFailed extends Error {}
@@ -21,6 +38,7 @@ export class CommandFailed extends Error {}
 export function runTimed(cmd: string, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Timed> {
   return new Promise((resolvePromise, reject) => {
     const t = performance.now();
+    const cpu0 = cpuTicks();
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], ...(cwd ? { cwd } : {}) });
     let stdout = "";
     let stderr = "";
@@ -29,7 +47,7 @@ export function runTimed(cmd: string, args: string[], env: Record<string, string
     child.on("error", reject);
     child.on("exit", (code) => {
       const seconds = (performance.now() - t) / 1000;
-      if (code === 0) resolvePromise({ seconds, stdout, stderr });
+      if (code === 0) resolvePromise({ seconds, stdout, stderr, coresBusy: coresBusy(cpu0, cpuTicks()) });
       else reject(new CommandFailed(`${cmd} ${args.slice(0, 8).join(" ")}${args.length > 8 ? " …" : ""} exited ${code}:\n${stderr.slice(-2000)}`));
     });
   });

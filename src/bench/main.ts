@@ -4,6 +4,7 @@
 // Not part of the test suite: these machines are shared and noisy, so only
 // ratios measured in one run mean anything.
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { DatastoreEmulator } from "../dev/datastore-emulator.js";
@@ -96,6 +97,15 @@ ${targetsTable(targets)}
 ## Timings
 
 ${table(measurements)}
+
+## Reading the numbers
+
+"cores busy" is the machine-wide CPU use during a run (this machine has ${cpus().length} cores), emulator and
+client together: a run near ${cpus().length}.0 was bound by CPU, not by the injected latency or bandwidth. The
+emulator is a Node process too and pays the same per-byte cost for every client, so on a 2-core machine a
+client that spends more CPU per byte than a Go binary (rclone) loses wall time to it even when it keeps more
+requests in flight. Warm reads through any FUSE mount also pay one round trip to the daemon per open and
+read cached pages more slowly than a local file system does.
 `;
   await mkdir(dirname(f.out), { recursive: true });
   await writeFile(f.out, doc);

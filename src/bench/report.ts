@@ -9,6 +9,8 @@ export interface Measurement {
   /** Every run, seconds (or MiB for memory rows). */
   runs: number[];
   unit: "s" | "MiB";
+  /** Average cores busy machine-wide during each run, when measured. */
+  cores?: number[];
 }
 
 export interface Target {
@@ -24,10 +26,11 @@ export function value(m: Measurement): number {
 }
 
 export function table(ms: Measurement[]): string {
-  const lines = ["| scenario | tool | median | runs |", "| --- | --- | ---: | --- |"];
+  const lines = ["| scenario | tool | median | runs | cores busy |", "| --- | --- | ---: | --- | ---: |"];
   for (const m of ms) {
     const fmt = (x: number): string => (m.unit === "s" ? `${x.toFixed(2)} s` : `${x.toFixed(0)} MiB`);
-    lines.push(`| ${m.scenario} | ${m.tool} | ${fmt(value(m))} | ${m.runs.map(fmt).join(", ")} |`);
+    const cores = m.cores?.length ? median(m.cores).toFixed(1) : "";
+    lines.push(`| ${m.scenario} | ${m.tool} | ${fmt(value(m))} | ${m.runs.map(fmt).join(", ")} | ${cores} |`);
   }
   return lines.join("\n");
 }

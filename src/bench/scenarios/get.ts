@@ -2,7 +2,7 @@
 // use today: gcloud storage cp -r and rclone copy --transfers 16.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { SOM, clean, runTimed, scratch, type EmulatorProcess } from "../harness.js";
+import { SOM, clean, runTimed, scratch, type EmulatorProcess, type Timed } from "../harness.js";
 import { value, type Measurement, type Target } from "../report.js";
 import type { DatastoreEmulator } from "../../dev/datastore-emulator.js";
 import { sameTree } from "../verify.js";
@@ -23,33 +23,35 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
   const work = await scratch("get");
   const env = { STORAGE_EMULATOR_HOST: emulator.url, ...datastore.env };
   const gcloudEnv = emulator.gcloudEnv(join(work, "gcloud"));
-  const tools: { tool: string; run: (dest: string) => Promise<number>; tree: (dest: string) => string }[] = [
+  const tools: { tool: string; run: (dest: string) => Promise<Timed>; tree: (dest: string) => string }[] = [
     {
       tool: "som get (default --jobs 32)",
-      run: async (dest) => (await runTimed(SOM, ["get", "--outfolder", dest, "--suid", entity, "--bucket", "bench", "--collection", "BENCH", "--quiet"], env)).seconds,
+      run: (dest) => runTimed(SOM, ["get", "--outfolder", dest, "--suid", entity, "--bucket", "bench", "--collection", "BENCH", "--quiet"], env),
       tree: (dest) => join(dest, "BENCH", entity),
     },
     {
       tool: "gcloud storage cp -r",
       run: async (dest) => {
         await mkdir(dest, { recursive: true });
-        return (await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${prefix}`, dest], gcloudEnv)).seconds;
+        return runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${prefix}`, dest], gcloudEnv);
       },
       tree: (dest) => join(dest, entity),
     },
     {
       tool: "rclone copy --transfers 16",
-      run: async (dest) => (await runTimed("rclone", ["copy", `:gcs:bench/${prefix}`, join(dest, entity), "--transfers", "16", ...emulator.rcloneFlags()])).seconds,
+      run: (dest) => runTimed("rclone", ["copy", `:gcs:bench/${prefix}`, join(dest, entity), "--transfers", "16", ...emulator.rcloneFlags()]),
       tree: (dest) => join(dest, entity),
     },
   ];
   const runs = new Map<string, number[]>(tools.map((t) => [t.tool, []]));
+  const cores = new Map<string, number[]>(tools.map((t) => [t.tool, []]));
   for (let i = 0; i < ctx.runs; i++) {
     for (const t of tools) {
       const dest = join(work, `out-${i}-${runs.size}-${t.tool.split(" ")[0]}`);
-      const seconds = await t.run(dest);
-      runs.get(t.tool)!.push(seconds);
-      ctx.log(`get: ${t.tool}: ${seconds.toFixed(2)} s`);
+      const timed = await t.run(dest);
+      runs.get(t.tool)!.push(timed.seconds);
+      cores.get(t.tool)!.push(timed.coresBusy);
+      ctx.log(`get: ${t.tool}: ${timed.seconds.toFixed(2)} s, ${timed.coresBusy.toFixed(1)} cores busy`);
       // Every tool must have fetched the same bytes (som also writes its .json records).
       const mismatch = await sameTree(t.tree(dest), ctx.seriesDir, { ignore: (n) => n.endsWith(".json") });
       if (mismatch) throw new Error(`${t.tool} produced a different tree: ${mismatch}`);
@@ -58,7 +60,7 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
   }
   await clean(work);
   const scenario = "get: 200 × 0.5 MB series";
-  const measurements: Measurement[] = tools.map((t) => ({ scenario, tool: t.tool, runs: runs.get(t.tool)!, unit: "s" }));
+  const measurements: Measurement[] = tools.map((t) => ({ scenario, tool: t.tool, runs: runs.get(t.tool)!, unit: "s", cores: cores.get(t.tool)! }));
   const [som, gcloud, rclone] = measurements.map(value) as [number, number, number];
   return {
     measurements,

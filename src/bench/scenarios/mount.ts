@@ -4,7 +4,7 @@
 // download reference and local files as the warm reference.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { clean, runTimed, scratch, type EmulatorProcess } from "../harness.js";
+import { clean, runTimed, scratch, type EmulatorProcess, type Timed } from "../harness.js";
 import { peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { value, type Measurement, type Target } from "../report.js";
 import { sameTree } from "../verify.js";
@@ -20,7 +20,7 @@ export interface MountContext {
   cacheSize: string;
 }
 
-const sh = (cmd: string): Promise<number> => runTimed("bash", ["-c", cmd]).then((t) => t.seconds);
+const sh = (cmd: string): Promise<Timed> => runTimed("bash", ["-c", cmd]);
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 export async function benchMounts(ctx: MountContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
@@ -28,9 +28,11 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
   const work = await scratch("mounts");
   const gcloudEnv = emulator.gcloudEnv(join(work, "gcloud"));
   const runs = new Map<string, number[]>();
-  const add = (key: string, s: number): void => {
-    runs.set(key, [...(runs.get(key) ?? []), s]);
-    ctx.log(`${key}: ${s.toFixed(2)} s`);
+  const cores = new Map<string, number[]>();
+  const add = (key: string, t: Timed): void => {
+    runs.set(key, [...(runs.get(key) ?? []), t.seconds]);
+    cores.set(key, [...(cores.get(key) ?? []), t.coresBusy]);
+    ctx.log(`${key}: ${t.seconds.toFixed(2)} s, ${t.coresBusy.toFixed(1)} cores busy`);
   };
   let rss = 0;
   const seriesName = ctx.seriesPrefix.split("/").pop()!;
@@ -58,10 +60,10 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
     }
     const dl = join(work, `dl-${i}`);
-    add("a|rclone copy --transfers 16", await runTimed("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]).then((t) => t.seconds));
+    add("a|rclone copy --transfers 16", await runTimed("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]));
     await clean(dl);
     await mkdir(dl, { recursive: true });
-    add("a|gcloud storage cp -r", await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv).then((t) => t.seconds));
+    add("a|gcloud storage cp -r", await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
     await clean(dl);
     add("c|local read series (page cache)", await sh(`cat ${q(ctx.seriesDir)}/* > /dev/null`));
 
@@ -86,7 +88,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
     }
     const gout = join(work, `gcp-${i}`);
-    add("b|gcloud storage cp", await runTimed("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv).then((t) => t.seconds));
+    add("b|gcloud storage cp", await runTimed("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
     await clean(gout);
     add("c|local cat (page cache)", await sh(`cat ${q(ctx.bigFile)} > /dev/null`));
 
@@ -104,8 +106,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       } finally {
         await m2.stop();
       }
-      add("d|rclone lsl (1,200 entries)", await runTimed("rclone", ["lsl", ":gcs:wide/series", ...emulator.rcloneFlags()]).then((t) => t.seconds));
-      add("d|rclone lsl (whole tree)", await runTimed("rclone", ["lsl", ":gcs:wide", ...emulator.rcloneFlags()]).then((t) => t.seconds));
+      add("d|rclone lsl (1,200 entries)", await runTimed("rclone", ["lsl", ":gcs:wide/series", ...emulator.rcloneFlags()]));
+      add("d|rclone lsl (whole tree)", await runTimed("rclone", ["lsl", ":gcs:wide", ...emulator.rcloneFlags()]));
     }
   }
   await clean(work);
@@ -115,7 +117,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
   };
   const measurements: Measurement[] = [...runs.entries()].map(([key, r]) => {
     const [s, tool] = key.split("|") as [string, string];
-    return { scenario: scen[s]!, tool, runs: r, unit: "s" };
+    return { scenario: scen[s]!, tool, runs: r, unit: "s", cores: cores.get(key)! };
   });
   measurements.push({ scenario: "e: memory", tool: `som daemon peak RSS (--cache-size ${ctx.cacheSize})`, runs: [rss], unit: "MiB" });
   const v = (key: string): number => value({ scenario: "", tool: "", runs: runs.get(key)!, unit: "s" });
