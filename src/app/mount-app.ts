@@ -96,7 +96,7 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
   const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log);
-  const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 32, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
+  const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
   const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(64 * 2 ** 20, budget), slack: 2 * 2 ** 20 };

@@ -20,7 +20,11 @@ export interface MountContext {
   cacheSize: string;
 }
 
-const sh = (cmd: string): Promise<Timed> => runTimed("bash", ["-c", cmd]);
+/** Runs a timed shell step after flushing earlier writes, so one step's writeback doesn't slow the next. */
+const sh = async (cmd: string): Promise<Timed> => {
+  await runTimed("sync", []);
+  return runTimed("bash", ["-c", cmd]);
+};
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 export async function benchMounts(ctx: MountContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
