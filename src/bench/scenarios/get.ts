@@ -47,6 +47,7 @@ export async function benchGet(ctx: GetContext): Promise<{ measurements: Measure
   const cores = new Map<string, number[]>(tools.map((t) => [t.tool, []]));
   for (let i = 0; i < ctx.runs; i++) {
     for (const t of tools) {
+      await runTimed("sync", []);
       const dest = join(work, `out-${i}-${runs.size}-${t.tool.split(" ")[0]}`);
       const timed = await t.run(dest);
       runs.get(t.tool)!.push(timed.seconds);

@@ -25,6 +25,10 @@ const sh = async (cmd: string): Promise<Timed> => {
   await runTimed("sync", []);
   return runTimed("bash", ["-c", cmd]);
 };
+const synced = async (cmd: string, args: string[], env: Record<string, string> = {}): Promise<Timed> => {
+  await runTimed("sync", []);
+  return runTimed(cmd, args, env);
+};
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 export async function benchMounts(ctx: MountContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
@@ -64,10 +68,10 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
     }
     const dl = join(work, `dl-${i}`);
-    add("a|rclone copy --transfers 16", await runTimed("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]));
+    add("a|rclone copy --transfers 16", await synced("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]));
     await clean(dl);
     await mkdir(dl, { recursive: true });
-    add("a|gcloud storage cp -r", await runTimed("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
+    add("a|gcloud storage cp -r", await synced("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
     await clean(dl);
     add("c|local read series (page cache)", await sh(`cat ${q(ctx.seriesDir)}/* > /dev/null`));
 
@@ -92,7 +96,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
     }
     const gout = join(work, `gcp-${i}`);
-    add("b|gcloud storage cp", await runTimed("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
+    add("b|gcloud storage cp", await synced("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
     await clean(gout);
     add("c|local cat (page cache)", await sh(`cat ${q(ctx.bigFile)} > /dev/null`));
 
@@ -110,8 +114,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       } finally {
         await m2.stop();
       }
-      add("d|rclone lsl (1,200 entries)", await runTimed("rclone", ["lsl", ":gcs:wide/series", ...emulator.rcloneFlags()]));
-      add("d|rclone lsl (whole tree)", await runTimed("rclone", ["lsl", ":gcs:wide", ...emulator.rcloneFlags()]));
+      add("d|rclone lsl (1,200 entries)", await synced("rclone", ["lsl", ":gcs:wide/series", ...emulator.rcloneFlags()]));
+      add("d|rclone lsl (whole tree)", await synced("rclone", ["lsl", ":gcs:wide", ...emulator.rcloneFlags()]));
     }
   }
   await clean(work);
