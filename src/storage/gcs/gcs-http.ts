@@ -6,6 +6,7 @@
 // failures become the storage layer's typed errors.
 import type { IncomingMessage } from "node:http";
 import { HttpClient, HttpTransportError, readBody } from "../../util/http-client.js";
+import { noteReceived } from "../../util/memory.js";
 import { NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError } from "../errors.js";
 import type { ByteRange, ByteSink } from "../object-store.js";
 
@@ -77,6 +78,7 @@ export class GcsHttp {
         }
       });
       res.on("end", () => {
+        noteReceived(n);
         pending.then(() => {
           if (!failed) resolve(n);
         }, fail);
