@@ -17,6 +17,7 @@ import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { RetryingObjectStore, defaultRetryPolicy } from "../storage/retrying-object-store.js";
 import { systemClock } from "../util/clock.js";
+import { GARBAGE_ALLOWANCE } from "../util/memory.js";
 import type { Logger } from "../util/log.js";
 
 export interface MountConfig {
@@ -88,10 +89,11 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   }
   const retrying = new RetryingObjectStore(gcs, systemClock, log, defaultRetryPolicy);
   const layout = await chooseLayout(cfg, retrying, log);
-  // --cache-size bounds all object bytes the daemon holds: the cache plus
-  // prefetches downloading (at most a quarter of it, and 64 MiB).
+  // --cache-size bounds all object bytes the daemon holds: the cache, plus
+  // prefetches downloading (at most a quarter of it, and 64 MiB), plus dead
+  // bytes waiting for the next garbage collection (util/memory.ts).
   const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
-  const cache = new LruBlockCache(cfg.cacheSize - inFlight);
+  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE));
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);

@@ -4,7 +4,7 @@
 // MB of them (26 per 300 MB read, a quarter of the daemon's CPU); counting
 // them in the global limit instead (bin/som) lets garbage pile up well past
 // --cache-size. So the daemon collects on its own schedule: one full GC per
-// `every` bytes received — a handful per GB, each a few ms on a heap this small.
+// 16 MiB received — ~60 per GB, each a few ms on a heap this small.
 import { runInNewContext } from "node:vm";
 
 let gc: (() => void) | undefined;
@@ -16,7 +16,14 @@ try {
   gc = undefined;
 }
 
-const EVERY = 64 * 2 ** 20;
+const EVERY = 16 * 2 ** 20;
+
+/**
+ * Dead object bytes that may wait for the next collection: what has arrived
+ * since the last one, once as socket chunks and once as the blocks they were
+ * copied into (the evicted ones they replace).
+ */
+export const GARBAGE_ALLOWANCE = 2 * EVERY;
 let received = 0;
 let scheduled = false;
 
