@@ -36,6 +36,8 @@ export interface MountConfig {
   layout: "auto" | "som" | "raw";
   /** Datastore project for sidecars (som layout); none = no sidecars. */
   project?: string;
+  /** Read-ahead and series/directory prefetch (off: fetch only what is read). */
+  prefetch: boolean;
 }
 
 /** How the mount talks to Datastore: it would rather show no sidecars than make ls wait. */
@@ -102,7 +104,9 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
   const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(64 * 2 ** 20, budget), slack: 2 * 2 ** 20 };
-  const fs = new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series);
+  const fs = cfg.prefetch
+    ? new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series)
+    : new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead: { ...readAhead, initial: 0, max: 0 } });
   const mount = await FuseMount.mount(mountpoint, fuseOps(fs, log), {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),

@@ -27,6 +27,7 @@ interface MountFlags {
   debug?: boolean;
   layout: string;
   project?: string;
+  prefetch: boolean;
 }
 
 export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
@@ -51,6 +52,7 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     gid: f.gid !== undefined ? nonNegativeInt("--gid", f.gid) : process.getgid?.() ?? 0,
     allowOther: !!f.allowOther,
     debug: !!f.debug,
+    prefetch: f.prefetch,
     layout: f.layout as MountConfig["layout"],
     ...(project ? { project } : {}),
   };
@@ -121,6 +123,7 @@ export function mountCommand(): Command {
     .option("--metadata-ttl <seconds>", "how long listings and attributes are trusted", "60")
     .addOption(new Option("--layout <layout>", "som: Collection/<c>/Entity/<e>/<file> as <c>/<e>/<file>; raw: object names as paths").choices(["auto", "som", "raw"]).default("auto"))
     .option("--project <id>", "Datastore project for sidecar .json records (default: $GOOGLE_CLOUD_PROJECT, $DATASTORE_PROJECT_ID)")
+    .option("--no-prefetch", "fetch only what is read: no read-ahead, no series or directory prefetch")
     .option("--uid <uid>", "owner shown for files (default: yours)")
     .option("--gid <gid>", "group shown for files (default: yours)")
     .option("--allow-other", "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")

@@ -126,7 +126,7 @@ export class SomFilesystem {
     const { slack } = this.opts.readAhead;
     const sequential = h.next > 0 && position >= h.next - slack && position <= h.next + slack;
     const end = position + length;
-    if (sequential) {
+    if (sequential && this.opts.readAhead.max > 0) {
       h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       h.next = Math.max(h.next, end);
       // Only what the window newly covers: a 128 KiB read mostly asks nothing new.

@@ -18,6 +18,13 @@ import { SequenceDetector, type PrefetchPolicy } from "./prefetch-policy.js";
 const MAX_SKIP = 4;
 /** Sibling directories listed ahead of a tree walk. */
 const DIRS_AHEAD = 8;
+/**
+ * A directory with at most this many sub-directories gets them listed as soon
+ * as it is listed itself: a few requests that make `cd`, `ls -R` and `find`
+ * one round trip per level instead of one per directory. Wider directories
+ * (an Imaging Data Commons bucket root has thousands) wait for a walk.
+ */
+const SMALL_FANOUT = 16;
 
 interface Ordered {
   names: string[];
@@ -84,8 +91,13 @@ export class SeriesPrefetcher {
 
   /** A directory was listed. Never throws. */
   async listed(path: string): Promise<void> {
-    if (path === "/") return;
     try {
+      const own = await this.ns.readdir(path); // cached: it was just listed
+      const dirs = [...own].filter(([, e]) => e.kind === "dir");
+      if (dirs.length > 0 && dirs.length <= SMALL_FANOUT) {
+        for (const [child] of dirs) this.prefetchDir(`${path === "/" ? "" : path}/${child}`, 0);
+      }
+      if (path === "/") return;
       const [parent, name] = split(path);
       const listing = await this.ns.readdir(parent);
       const { names, index } = this.order(listing);

@@ -225,7 +225,8 @@ describe("som layout", () => {
     await probe.close();
     expect(bigPages).toBeGreaterThan(1);
 
-    const m = await mount();
+    // Without prefetch, so every request below is one a listing asked for.
+    const m = await mount(["--no-prefetch"]);
     proxy.reset();
     await resetStats(emu.url);
     await readdir(m.dir);
@@ -245,6 +246,22 @@ describe("som layout", () => {
     expect(find.stdout.trim().split("\n").length).toBe(2 * BIG);
     expect(proxy.total()).toBe(2 + bigPages); // no lookups, no per-file queries
     expect((await emulatorStats(emu.url)).metadata).toBe(0);
+  });
+
+  it("with prefetch, lists a few sub-directories ahead: still one query per directory", async () => {
+    const m = await mount();
+    proxy.reset();
+    await readdir(m.dir);
+    // The root has two collections (a small fan-out): both are listed ahead, one query each.
+    let last = -1;
+    for (let i = 0; i < 50 && proxy.count("runQuery") !== last; i++) {
+      last = proxy.count("runQuery");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(proxy.count("runQuery")).toBe(1 + 2);
+    proxy.reset();
+    expect((await list(join(m.dir, C))).length).toBe(8); // served from the listing made ahead
+    expect(proxy.count("runQuery")).toBe(0);
   });
 
   it("copies an entity with cp -r and rsync, sidecars included, and a second rsync moves nothing", async () => {
