@@ -6,7 +6,7 @@ import { openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { startMount, type MountConfig } from "../app/mount-app.js";
+import type { MountConfig } from "../app/mount-app.js";
 import { parseSize } from "../util/size.js";
 import { StreamLogger } from "../util/log.js";
 import { checkBucket, datastoreProject, nonNegativeInt, storageEndpoint } from "./common.js";
@@ -61,6 +61,8 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
 /** Runs the daemon in this process until signalled or unmounted from outside. */
 async function runForeground(cfg: MountConfig): Promise<void> {
   const log = new StreamLogger(cfg.debug ? "debug" : "info");
+  // Loaded here, not at the top: other subcommands shouldn't pay for FUSE and its native addons.
+  const { startMount } = await import("../app/mount-app.js");
   const { mount } = await startMount(cfg, log);
   const where = `gs://${cfg.bucket}/${cfg.prefix ?? ""}`;
   log.info(`mounted ${where} at ${mount.mountpoint} (read-only); stop with Ctrl-C or som umount ${mount.mountpoint}`);

@@ -1,7 +1,6 @@
 // som umount <mountpoint>: detach a som mount; its daemon notices and exits.
 import { Command } from "commander";
 import { fuseMountAt } from "../fuse/mount-table.js";
-import { unmount } from "../fuse/unmount.js";
 import { UsageError } from "./errors.js";
 
 export function umountCommand(): Command {
@@ -11,6 +10,7 @@ export function umountCommand(): Command {
     .option("--lazy", "detach even if files are open (they finish first)")
     .action(async (mountpoint: string, flags: { lazy?: boolean }) => {
       if (!(await fuseMountAt(mountpoint))) throw new UsageError(`${mountpoint} is not mounted`);
+      const { unmount } = await import("../fuse/unmount.js"); // koffi: only when unmounting
       unmount(mountpoint, !!flags.lazy);
     });
 }
