@@ -98,6 +98,9 @@ describe("som get", () => {
     expect(again.stdout).toContain("Downloaded 0 files");
     expect(again.stdout).toContain("8 already complete");
     expect((await emulatorStats(emu.url)).media).toBe(0);
+    const quiet = await get(out, "SUID101", ["--quiet"]);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout + quiet.stderr).toBe("");
   });
 
   it("--query-images fetches the Image records with that AccessionNumber in the collection", async () => {
