@@ -105,13 +105,23 @@ export class DatastoreEmulator {
  * Datastore method ("runQuery", "lookup", "commit", ...).
  */
 export class CountingProxy {
-  private constructor(private readonly server: Server, readonly host: string, readonly calls: Map<string, number>) {}
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly calls: Map<string, number>,
+    /** Request bodies by method, in arrival order (JSON text). */
+    readonly bodies: { method: string; body: string }[],
+  ) {}
 
   static async start(target: string): Promise<CountingProxy> {
     const calls = new Map<string, number>();
+    const bodies: { method: string; body: string }[] = [];
     const server = createHttpServer((req, res) => {
       const method = (req.url ?? "").split(":").pop() ?? "";
       calls.set(method, (calls.get(method) ?? 0) + 1);
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => bodies.push({ method, body: Buffer.concat(chunks).toString("utf8") }));
       const [host, port] = target.split(":");
       const up = request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -124,7 +134,7 @@ export class CountingProxy {
       req.pipe(up);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    return new CountingProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`, calls);
+    return new CountingProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`, calls, bodies);
   }
 
   count(method: string): number {
@@ -137,6 +147,15 @@ export class CountingProxy {
 
   reset(): void {
     this.calls.clear();
+    this.bodies.length = 0;
+  }
+
+  /** The queries asked (first pages only, not continuations), as their JSON query objects. */
+  queries(): { kind?: { name: string }[]; filter?: unknown }[] {
+    return this.bodies
+      .filter((b) => b.method === "runQuery")
+      .map((b) => (JSON.parse(b.body) as { query: { startCursor?: string; kind?: { name: string }[]; filter?: unknown } }).query)
+      .filter((q) => !q.startCursor);
   }
 
   async close(): Promise<void> {
