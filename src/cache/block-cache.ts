@@ -4,6 +4,7 @@
 // unread was fetched for nothing, and that waste is what prefetching
 // measures itself by (see read/prefetch-policy.ts).
 import { LRUCache } from "lru-cache";
+import type { Bytes } from "../storage/bytes.js";
 
 export interface PrefetchStats {
   /** Bytes brought in ahead of any reader. */
@@ -18,10 +19,10 @@ export interface PrefetchStats {
 
 export interface BlockCache {
   /** The block, counting a first read of a prefetched block as used. */
-  get(key: string): Buffer | undefined;
+  get(key: string): Bytes | undefined;
   /** Whether the block is cached, without touching its recency or counts. */
   has(key: string): boolean;
-  set(key: string, block: Buffer, origin?: "demand" | "prefetch"): void;
+  set(key: string, block: Bytes, origin?: "demand" | "prefetch"): void;
   /** Bytes held now. INVARIANT: <= capacity. */
   readonly size: number;
   readonly capacity: number;
@@ -33,12 +34,12 @@ export function blockKey(name: string, generation: string, block: number | "all"
 }
 
 export class LruBlockCache implements BlockCache {
-  private readonly lru: LRUCache<string, Buffer>;
+  private readonly lru: LRUCache<string, Bytes>;
   private readonly unread = new Set<string>();
   readonly stats: PrefetchStats = { prefetched: 0, used: 0, wasted: 0, unread: 0 };
 
   constructor(readonly capacity: number) {
-    this.lru = new LRUCache<string, Buffer>({
+    this.lru = new LRUCache<string, Bytes>({
       maxSize: Math.max(1, capacity),
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, key, reason) => {
@@ -49,7 +50,7 @@ export class LruBlockCache implements BlockCache {
     });
   }
 
-  get(key: string): Buffer | undefined {
+  get(key: string): Bytes | undefined {
     const b = this.lru.get(key);
     if (b && this.unread.delete(key)) {
       this.stats.used += b.length;
@@ -62,7 +63,7 @@ export class LruBlockCache implements BlockCache {
     return this.lru.has(key);
   }
 
-  set(key: string, block: Buffer, origin: "demand" | "prefetch" = "demand"): void {
+  set(key: string, block: Bytes, origin: "demand" | "prefetch" = "demand"): void {
     if (block.length > this.capacity) return;
     this.lru.set(key, block);
     if (origin === "prefetch" && !this.unread.has(key)) {

@@ -106,6 +106,20 @@ export class SomFilesystem {
     return fd;
   }
 
+  /** Copies up to `length` bytes at `position` into `target`; returns the count. */
+  async readInto(fd: number, position: number, length: number, target: Uint8Array): Promise<number> {
+    const h = this.handles.get(fd);
+    if (!h) throw new FsError("EBADF", `bad file handle ${fd}`);
+    const f = h.entry;
+    if (f.source.kind === "inline") {
+      const end = Math.min(f.size, position + length, position + target.length);
+      return position >= end ? 0 : f.source.data.copy(target, 0, position, end);
+    }
+    if (!h.target) return 0;
+    this.readAhead(h, h.target, position, length);
+    return this.reader.readInto(h.target, position, length, target);
+  }
+
   async read(fd: number, position: number, length: number): Promise<Buffer> {
     const h = this.handles.get(fd);
     if (!h) throw new FsError("EBADF", `bad file handle ${fd}`);

@@ -58,7 +58,7 @@ export function fuseOps(fs: SomFilesystem, log: Logger): FuseOps {
       answer(`readdir ${path}`, () => fs.readdir(path), (r) => cb(0, r.names, r.attrs.map(toStat)), (e) => cb(e)),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
-      answer(`read ${path} @${pos}+${len}`, () => fs.read(fd, pos, len), (data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))), (e) => cb(e)),
+      answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),
     release: (path, fd, cb) => answer(`release ${path}`, () => fs.release(fd), () => cb(0), (e) => cb(e)),
     write: (_p, _fd, _b, _l, _pos, cb) => cb(ERRNO.EROFS),
     create: (_p, _m, cb) => cb(ERRNO.EROFS),

@@ -12,6 +12,7 @@
 // --cache-size and must not evict what is being read.
 import { blockKey, type BlockCache } from "../cache/block-cache.js";
 import { NotFoundError } from "../storage/errors.js";
+import { copyBytes, sliceBytes, type Bytes } from "../storage/bytes.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
@@ -45,7 +46,7 @@ export interface ReadTarget extends ObjectSource {
 type BlockIndex = number | "all";
 
 export class ObjectReader {
-  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly inflight = new Map<string, Promise<Bytes>>();
   private readonly queue: { key: string; bytes: number; start: () => void }[] = [];
   private readonly queued = new Set<string>();
   private running = 0;
@@ -61,26 +62,33 @@ export class ObjectReader {
     private readonly log?: Logger,
   ) {}
 
+  /** Bytes [offset, offset + length) of the object (fewer at its end). */
   async read(t: ReadTarget, offset: number, length: number): Promise<Buffer> {
     const end = Math.min(t.size, offset + length);
     if (offset >= end) return Buffer.alloc(0);
-    if (t.size <= this.opts.wholeObjectLimit) {
-      const whole = await this.block(t, "all", "demand");
-      return whole.subarray(offset, end);
-    }
+    if (t.size <= this.opts.wholeObjectLimit) return sliceBytes(await this.block(t, "all", "demand"), offset, end);
+    const out = Buffer.allocUnsafe(end - offset);
+    return out.subarray(0, await this.readInto(t, offset, end - offset, out));
+  }
+
+  /**
+   * Copies bytes [offset, offset + length) straight into `target` (a FUSE
+   * read buffer) from the cached chunks; returns the count copied.
+   */
+  async readInto(t: ReadTarget, offset: number, length: number, target: Uint8Array): Promise<number> {
+    const end = Math.min(t.size, offset + length, offset + target.length);
+    if (offset >= end) return 0;
+    if (t.size <= this.opts.wholeObjectLimit) return copyBytes(await this.block(t, "all", "demand"), target, 0, offset, end);
     const bs = this.opts.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
     const blocks = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(t, first + i, "demand")));
-    if (blocks.length === 1) return blocks[0]!.subarray(offset - first * bs, end - first * bs);
-    const out = Buffer.allocUnsafe(end - offset);
-    let pos = 0;
+    let copied = 0;
     blocks.forEach((b, i) => {
-      const from = i === 0 ? offset - first * bs : 0;
-      const to = first + i === last ? end - (first + i) * bs : b.length;
-      pos += b.copy(out, pos, from, to);
+      const base = (first + i) * bs;
+      copied += copyBytes(b, target, copied, Math.max(offset, base) - base, Math.min(end, base + bs) - base);
     });
-    return out;
+    return copied;
   }
 
   /** Whether an object is read whole (one verified request) rather than in blocks. */
@@ -146,7 +154,7 @@ export class ObjectReader {
     }
   }
 
-  private block(t: ReadTarget, index: BlockIndex, origin: "demand" | "prefetch"): Promise<Buffer> {
+  private block(t: ReadTarget, index: BlockIndex, origin: "demand" | "prefetch"): Promise<Bytes> {
     const key = blockKey(t.name, t.generation, index);
     const hit = origin === "demand" ? this.cache.get(key) : undefined;
     if (hit) return Promise.resolve(hit);
@@ -165,11 +173,11 @@ export class ObjectReader {
     return p;
   }
 
-  private async fetch(t: ReadTarget, index: BlockIndex): Promise<Buffer> {
+  private async fetch(t: ReadTarget, index: BlockIndex): Promise<Bytes> {
     try {
-      if (index === "all") return await this.store.read(t.name, t.generation, undefined, t.crc32c);
+      if (index === "all") return await this.store.readBytes(t.name, t.generation, undefined, t.crc32c);
       const start = index * this.opts.blockSize;
-      return await this.store.read(t.name, t.generation, { start, end: Math.min(t.size, start + this.opts.blockSize) });
+      return await this.store.readBytes(t.name, t.generation, { start, end: Math.min(t.size, start + this.opts.blockSize) });
     } catch (err) {
       // The generation this file was opened on is gone: the object was replaced or deleted.
       if (err instanceof NotFoundError) throw new FsError("ESTALE", `${t.name}#${t.generation} no longer exists`, { cause: err });

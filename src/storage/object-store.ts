@@ -1,3 +1,5 @@
+import type { Bytes } from "./bytes.js";
+
 // The one interface the filesystem sees of an object store. Implementations:
 // GcsObjectStore (the real thing, via @google-cloud/storage), MemoryObjectStore
 // (tests), and decorators of the same shape (RetryingObjectStore).
@@ -51,6 +53,8 @@ export interface ObjectStore {
    * A whole-object read with `crc32c` is verified (IntegrityError, retried).
    */
   read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer>;
+  /** The same bytes, checked the same way, as received (chunks not joined). */
+  readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes>;
 }
 
 /** Receives an object's bytes in order as they arrive; a returned promise holds the stream until it settles. */

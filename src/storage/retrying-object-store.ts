@@ -5,6 +5,7 @@ import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { withRetries, type RetryPolicy } from "../util/retry.js";
 import { TransientError } from "./errors.js";
+import type { Bytes } from "./bytes.js";
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store.js";
 
 export type { RetryPolicy };
@@ -42,5 +43,9 @@ export class RetryingObjectStore implements ObjectStore {
 
   read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer> {
     return this.retry(`read ${name}`, () => this.inner.read(name, generation, range, crc32c));
+  }
+
+  readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {
+    return this.retry(`read ${name}`, () => this.inner.readBytes(name, generation, range, crc32c));
   }
 }

@@ -2,7 +2,8 @@
 // client against the emulator must agree, so the double can't drift.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/server.js";
-import { NotFoundError, BucketNotFoundError } from "../../src/storage/errors.js";
+import { NotFoundError, BucketNotFoundError, IntegrityError } from "../../src/storage/errors.js";
+import { sliceBytes } from "../../src/storage/bytes.js";
 import { GcsObjectStore } from "../../src/storage/gcs/gcs-object-store.js";
 import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
 import type { ObjectStore, ObjectStreamer } from "../../src/storage/object-store.js";
@@ -56,6 +57,15 @@ for (const [label, make] of impls) {
       expect((await s.read(info.name, info.generation, undefined, info.crc32c)).toString()).toBe("three");
       expect((await s.read(info.name, info.generation, { start: 1, end: 4 })).toString()).toBe("hre");
       await expect(s.read(info.name, "1")).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it("reads bytes as received (chunks), verified the same way", async () => {
+      const s = make();
+      const info = await s.stat("a/sub/3.dcm");
+      expect(sliceBytes(await s.readBytes(info.name, info.generation, undefined, info.crc32c), 0, 100).toString()).toBe("three");
+      expect(sliceBytes(await s.readBytes(info.name, info.generation, { start: 1, end: 4 }), 0, 100).toString()).toBe("hre");
+      await expect(s.readBytes(info.name, info.generation, undefined, "AAAAAA==")).rejects.toBeInstanceOf(IntegrityError);
+      await expect(s.readBytes(info.name, "1")).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it("streams whole objects and ranges to a sink, waiting on it", async () => {

@@ -10,6 +10,8 @@ import {
   BucketNotFoundError, IntegrityError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
 } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
+import { Crc32c } from "../../util/crc32c.js";
+import { Chunks, type Bytes } from "../bytes.js";
 import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
 import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
 import { GcsHttp, type TokenSource } from "./gcs-http.js";
@@ -131,6 +133,22 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
     }
     if (!range) verifyCrc32c(buf, crc32c, what);
     return buf;
+  }
+
+  async readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {
+    const what = `read gs://${this.bucket}/${name}#${generation}${range ? ` [${range.start},${range.end})` : ""}`;
+    const parts: Buffer[] = [];
+    const crc = !range && crc32c ? new Crc32c() : undefined;
+    await this.http.mediaTo(this.bucket, name, generation, range, (c) => {
+      parts.push(c);
+      crc?.update(c);
+    }, what);
+    const bytes = new Chunks(parts);
+    if (range && bytes.length !== range.end - range.start) {
+      throw new TransientError(`${what}: got ${bytes.length} bytes, expected ${range.end - range.start}`);
+    }
+    if (crc && crc.base64() !== crc32c) throw new IntegrityError(`${what}: CRC32C ${crc.base64()} does not match the object's ${crc32c}`);
+    return bytes;
   }
 
   stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number> {

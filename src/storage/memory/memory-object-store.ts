@@ -1,6 +1,7 @@
 // An in-memory ObjectStore for unit tests: byte-order listing with delimiter
 // and paging, generations, and counters of what was asked.
 import { Crc32c } from "../../util/crc32c.js";
+import { Chunks, type Bytes } from "../bytes.js";
 import { readFile } from "node:fs/promises";
 import { NotFoundError, PreconditionError, TransientError } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
@@ -106,6 +107,14 @@ export class MemoryObjectStore implements ObjectStore, ObjectStreamer, ObjectWri
         updated: info.updated.toISOString(), ...(info.contentType ? { contentType: info.contentType } : {}),
       },
     };
+  }
+
+  /** As chunks of 64 KiB, as a socket would deliver them. */
+  async readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {
+    const data = await this.read(name, generation, range, crc32c);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 65536) parts.push(data.subarray(i, i + 65536));
+    return new Chunks(parts);
   }
 
   /** Delivers the bytes in 64 KiB chunks, as a socket would. */
