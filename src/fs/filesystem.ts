@@ -82,7 +82,7 @@ export class SomFilesystem {
 
   async readdir(path: string): Promise<{ names: string[]; attrs: Attr[] }> {
     const children = await this.ns.readdir(path);
-    void this.series?.listed(path);
+    void this.series?.listed(path, children);
     const names = [".", ".."];
     const attrs: Attr[] = [];
     const self = this.attrOf({ kind: "dir", mtime: new Date(0) });
@@ -120,15 +120,11 @@ export class SomFilesystem {
     return this.reader.readInto(h.target, position, length, target);
   }
 
+  /** readInto, into a fresh Buffer (for callers without one). */
   async read(fd: number, position: number, length: number): Promise<Buffer> {
-    const h = this.handles.get(fd);
-    if (!h) throw new FsError("EBADF", `bad file handle ${fd}`);
-    const f = h.entry;
-    if (!h.target || f.source.kind === "inline") {
-      return f.source.kind === "inline" ? f.source.data.subarray(position, Math.min(f.size, position + length)) : Buffer.alloc(0);
-    }
-    this.readAhead(h, h.target, position, length);
-    return this.reader.read(h.target, position, length);
+    const size = this.handles.get(fd)?.entry.size ?? 0;
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - position)));
+    return out.subarray(0, await this.readInto(fd, position, length, out));
   }
 
   /**

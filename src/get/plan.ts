@@ -120,7 +120,13 @@ export async function planGet(store: ObjectStore, metadata: MetadataSource, q: G
 }
 
 /** The entity's objects as files to fetch; returns the names the bucket has. */
-function addFiles(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | undefined, objects: ObjectInfo[]): Map<string, string> {
+/** What an entity's listing tells the records: where each written file went, and every name the bucket has. */
+interface EntityFiles {
+  dests: Map<string, string>;
+  names: Set<string>;
+}
+
+function addFiles(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | undefined, objects: ObjectInfo[]): EntityFiles {
   const prefix = entityPrefix(q.prefix, q.collection, e);
   plan.entities.push(e);
   const dests = new Map<string, string>(); // object name -> dest, for the files that will be written
@@ -138,11 +144,10 @@ function addFiles(plan: GetPlan, q: GetQuery, e: string, only: Set<string> | und
     dests.set(o.name, dest);
   }
   // Every object name, written or not, decides sidecar collisions and missing objects.
-  for (const o of objects) if (!dests.has(o.name)) dests.set(o.name, "");
-  return dests;
+  return { dests, names: new Set(objects.map((o) => o.name)) };
 }
 
-function addRecords(out: RecordPlan, q: GetQuery, e: string, only: Set<string> | undefined, entityRecord: MetadataRecord | undefined, records: MetadataRecord[], present: Map<string, string>): void {
+function addRecords(out: RecordPlan, q: GetQuery, e: string, only: Set<string> | undefined, entityRecord: MetadataRecord | undefined, records: MetadataRecord[], { dests, names }: EntityFiles): void {
   const prefix = entityPrefix(q.prefix, q.collection, e);
   const byName = new Map<string, MetadataRecord>();
   for (const r of records) {
@@ -150,12 +155,12 @@ function addRecords(out: RecordPlan, q: GetQuery, e: string, only: Set<string> |
     if (name !== undefined && !byName.has(name)) byName.set(name, r);
   }
   for (const [name, record] of byName) {
-    const dest = present.get(name);
+    const dest = dests.get(name);
     // A real object named like the sidecar wins, as in the mount.
-    if (dest && !present.has(`${name}.json`)) out.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
+    if (dest && !names.has(`${name}.json`)) out.sidecars.push({ dest: `${dest}.json`, data: renderSidecar(record.properties) });
   }
   for (const name of only ?? byName.keys()) {
-    if (!present.has(name) && name.startsWith(prefix)) out.missing.push(name);
+    if (!names.has(name) && name.startsWith(prefix)) out.missing.push(name);
   }
   const own = entityRecord ?? records.find((r) => r.key.length === 2);
   if (own) out.sidecars.push({ dest: `${q.collection}/${e}.json`, data: renderSidecar(own.properties) });

@@ -90,10 +90,9 @@ export class SeriesPrefetcher {
   }
 
   /** A directory was listed. Never throws. */
-  async listed(path: string): Promise<void> {
+  async listed(path: string, children: Map<string, Entry>): Promise<void> {
     try {
-      const own = await this.ns.readdir(path); // cached: it was just listed
-      const dirs = [...own].filter(([, e]) => e.kind === "dir");
+      const dirs = [...children].filter(([, e]) => e.kind === "dir");
       if (dirs.length > 0 && dirs.length <= SMALL_FANOUT) {
         for (const [child] of dirs) this.prefetchDir(`${path === "/" ? "" : path}/${child}`, 0);
       }

@@ -30,33 +30,10 @@ export class GcsHttp {
     return JSON.parse((await this.body(res, what)).toString("utf8")) as T;
   }
 
-  /** Bytes of one object generation, whole or a range. */
-  async media(bucket: string, name: string, generation: string, range: ByteRange | undefined, what: string): Promise<Buffer> {
-    // The body is copied once, into a buffer of the announced length, rather
-    // than collected and concatenated: a mount moves every byte through here.
-    let out: Buffer | undefined;
-    let at = 0;
-    const chunks: Buffer[] = [];
-    const n = await this.mediaTo(bucket, name, generation, range, (c) => {
-      if (out && at + c.length <= out.length) {
-        at += c.copy(out, at);
-      } else {
-        chunks.push(c);
-      }
-    }, what, (length) => {
-      if (length !== undefined) out = Buffer.allocUnsafe(length);
-    });
-    if (out && chunks.length === 0 && at === out.length) return out;
-    // No length announced, or more bytes than announced: fall back to collecting.
-    return Buffer.concat(out ? [out.subarray(0, at), ...chunks] : chunks, n);
-  }
-
-  /** The same bytes handed to `sink` as they arrive. */
-  async mediaTo(bucket: string, name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, what: string, onLength?: (length: number | undefined) => void): Promise<number> {
+  /** Bytes of one object generation, whole or a range, handed to `sink` as they arrive. */
+  async mediaTo(bucket: string, name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, what: string): Promise<number> {
     const path = `/download/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}?alt=media&generation=${generation}`;
     const res = await this.open(path, { "accept-encoding": "identity", ...(range ? { range: `bytes=${range.start}-${range.end - 1}` } : {}) }, what);
-    const length = Number(res.headers["content-length"]);
-    onLength?.(Number.isSafeInteger(length) && length >= 0 ? length : undefined);
     return new Promise<number>((resolve, reject) => {
       let n = 0;
       let failed = false;

@@ -9,7 +9,6 @@ import type { File, FileMetadata, Storage } from "@google-cloud/storage";
 import {
   BucketNotFoundError, IntegrityError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
 } from "../errors.js";
-import { verifyCrc32c } from "../integrity.js";
 import { Crc32c } from "../../util/crc32c.js";
 import { Chunks, type Bytes } from "../bytes.js";
 import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
@@ -126,13 +125,8 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
   }
 
   async read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer> {
-    const what = `read gs://${this.bucket}/${name}#${generation}${range ? ` [${range.start},${range.end})` : ""}`;
-    const buf = await this.http.media(this.bucket, name, generation, range, what);
-    if (range && buf.length !== range.end - range.start) {
-      throw new TransientError(`${what}: got ${buf.length} bytes, expected ${range.end - range.start}`);
-    }
-    if (!range) verifyCrc32c(buf, crc32c, what);
-    return buf;
+    const bytes = await this.readBytes(name, generation, range, crc32c);
+    return bytes instanceof Chunks ? bytes.toBuffer() : bytes;
   }
 
   async readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {

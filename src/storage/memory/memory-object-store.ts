@@ -119,8 +119,8 @@ export class MemoryObjectStore implements ObjectStore, ObjectStreamer, ObjectWri
 
   /** Delivers the bytes in 64 KiB chunks, as a socket would. */
   async stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number> {
-    const data = await this.read(name, generation, range);
-    for (let i = 0; i < data.length; i += 65536) await sink(data.subarray(i, i + 65536));
-    return data.length;
+    const bytes = (await this.readBytes(name, generation, range)) as Chunks;
+    for (const part of bytes.parts) await sink(part);
+    return bytes.length;
   }
 }
