@@ -1,6 +1,7 @@
 // som-emulator: a local GCS JSON-API server for tests, demos and benchmarks.
 import { Command, InvalidArgumentError } from "commander";
 import { Emulator } from "../emulator/server.js";
+import { parseSyntheticSpec, type SyntheticSpec } from "../emulator/synthetic.js";
 import { parseSize } from "../util/size.js";
 import { installFriendlyErrors, fail } from "./errors.js";
 
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<void> {
     .option("--port <n>", "port to listen on (0 = any free port)", num("--port", 0, 65535), 0)
     .option("--host <addr>", "address to listen on", "127.0.0.1")
     .option("--bucket <name[=dir]>", "a bucket, optionally seeded from a directory (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--synthetic <bucket:spec>", "a read-only bucket of generated names, e.g. idc:1000000x1 (FOLDERSxFILES[,prefix=P][,naming=uuid|uid][,size=N][,seed=S]; repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--data-dir <dir>", "where uploaded bytes are kept (default: a fresh temporary directory)")
     .option("--latency <ms>", "added to every request", num("--latency", 0, 600_000), 0)
     .option("--bandwidth <size>", "per response stream, per second (e.g. 64MiB)", (v: string) => parseSize(v), 0)
@@ -30,7 +32,7 @@ export async function main(argv: string[]): Promise<void> {
   installFriendlyErrors(program, "som-emulator");
   program.parse(argv);
   const o = program.opts<{
-    port: number; host: string; bucket: string[]; dataDir?: string; latency: number; bandwidth: number;
+    port: number; host: string; bucket: string[]; synthetic: string[]; dataDir?: string; latency: number; bandwidth: number;
     errorRate: number; cutRate: number; seed: number; portFile?: string; verbose?: boolean; demoData?: string;
   }>();
   if (o.demoData) {
@@ -40,15 +42,25 @@ export async function main(argv: string[]): Promise<void> {
     await writeDemoData(o.demoData);
     o.bucket.push(`demo=${o.demoData}`);
   }
+  const synthetic: Record<string, SyntheticSpec[]> = {};
+  for (const v of o.synthetic) {
+    const colon = v.indexOf(":");
+    if (colon < 1) fail(new Error(`--synthetic ${v}: give BUCKET:SPEC, e.g. idc:1000000x1`));
+    try {
+      (synthetic[v.slice(0, colon)] ??= []).push(parseSyntheticSpec(v.slice(colon + 1)));
+    } catch (e) {
+      fail(e);
+    }
+  }
   const buckets: Record<string, string | undefined> = {};
-  for (const b of o.bucket.length ? o.bucket : ["demo"]) {
+  for (const b of o.bucket.length || o.synthetic.length ? o.bucket : ["demo"]) {
     const eq = b.indexOf("=");
     if (eq < 0) buckets[b] = undefined;
     else buckets[b.slice(0, eq)] = b.slice(eq + 1);
   }
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const emu = await Emulator.start({
-    port: o.port, host: o.host, buckets,
+    port: o.port, host: o.host, buckets, synthetic,
     faults: { latencyMs: o.latency, bandwidth: o.bandwidth, errorRate: o.errorRate, cutRate: o.cutRate, seed: o.seed },
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
     ...(o.verbose ? { log } : { log: (l: string) => { if (l.startsWith("emulator:")) log(l); } }),
@@ -57,7 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     const { writeFile } = await import("node:fs/promises");
     await writeFile(o.portFile, String(emu.port));
   }
-  const counts = [...emu.store.buckets.values()].map((b) => `${b.name} (${b.objects.length} objects)`).join(", ");
+  const counts = [...emu.store.buckets.values()].map((b) => `${b.name} (${b.size.toLocaleString("en-US")} objects${b.writable ? "" : ", synthetic"})`).join(", ");
   process.stdout.write(`som-emulator listening on http://${o.host}:${emu.port} with ${counts}\n`);
   const stop = (): void => {
     void emu.close().then(() => process.exit(0));

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { Command } from "commander";
 import { Downloader, defaultDownloadOptions } from "../get/downloader.js";
 import { NothingFoundError, planGet } from "../get/plan.js";
-import { printable } from "../get/safe-path.js";
+import { printable } from "../util/printable.js";
 import { BarProgress, LineProgress, silentProgress, type Progress } from "../get/progress.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import { normalizePrefix } from "../namespace/raw-layout.js";

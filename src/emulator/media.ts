@@ -4,6 +4,7 @@ import { createReadStream } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Faults } from "./faults.js";
 import type { StoredObject } from "./object-table.js";
+import { syntheticBytes } from "./synthetic.js";
 import { etagOf } from "./resource.js";
 import type { Stats } from "./stats.js";
 
@@ -59,7 +60,7 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, o: St
   const bandwidth = faults.bandwidth;
   const began = performance.now();
   let sent = 0;
-  const stream = createReadStream(o.dataPath, { start, end: start + limit - 1, highWaterMark: 64 * 1024 });
+  const stream = byteStream(o, start, start + limit);
   try {
     for await (const chunk of stream) {
       const buf = chunk as Buffer;
@@ -74,7 +75,7 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, o: St
       }
     }
   } finally {
-    stream.destroy();
+    await stream.return?.(undefined);
   }
   if (cut !== undefined) {
     stats.count("cut");
@@ -82,6 +83,25 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, o: St
     return;
   }
   res.end();
+}
+
+const CHUNK = 64 * 1024;
+
+/** Bytes [start, end) of the object, in chunks of up to 64 KiB. */
+export async function* byteStream(o: StoredObject, start: number, end: number): AsyncGenerator<Buffer> {
+  if (end <= start) return;
+  const b = o.bytes;
+  if (b.kind === "file") {
+    const s = createReadStream(b.path, { start, end: end - 1, highWaterMark: CHUNK });
+    try {
+      for await (const c of s) yield c as Buffer;
+    } finally {
+      s.destroy();
+    }
+    return;
+  }
+  const all = b.kind === "memory" ? b.data : syntheticBytes(o.name, o.size);
+  for (let at = start; at < end; at += CHUNK) yield all.subarray(at, Math.min(end, at + CHUNK));
 }
 
 function drainOrClose(res: ServerResponse): Promise<void> {

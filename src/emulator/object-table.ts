@@ -1,12 +1,21 @@
-// The emulator's object metadata, per bucket, kept in GCS list order: byte
-// order of the UTF-8 names (JS string order differs above U+FFFF). Bytes live
-// in files on disk — seeded objects point at the seed file itself, uploads at a
-// file in the emulator's data directory — so large objects never sit in memory.
+// A bucket's objects in GCS list order: byte order of the UTF-8 names
+// (compareUtf8; JS string order differs above U+FFFF). Listing
+// (emulator/list.ts) sees a bucket only through ObjectTable, so a bucket can
+// be a sorted array of stored objects (BucketTable) or a namespace computed
+// on demand (SyntheticTable: a million series without a million files).
 import { unlink } from "node:fs/promises";
+import { compareUtf8 } from "../listing/key-order.js";
+
+/** Where an object's bytes come from. */
+export type ObjectBytes =
+  /** A file on disk; `owned` files belong to the emulator and go with the object. */
+  | { kind: "file"; path: string; owned: boolean }
+  | { kind: "memory"; data: Buffer }
+  /** Computed from the name (synthetic namespaces). */
+  | { kind: "generated" };
 
 export interface StoredObject {
   name: string;
-  key: Buffer; // UTF-8 of name, the sort key
   size: number;
   generation: string;
   metageneration: string;
@@ -16,54 +25,79 @@ export interface StoredObject {
   timeCreated: Date;
   updated: Date;
   metadata?: Record<string, string>;
-  dataPath: string;
-  /** The data file belongs to the emulator and is deleted with the object. */
-  owned: boolean;
+  bytes: ObjectBytes;
 }
 
-export class BucketTable {
-  /** INVARIANT: sorted by Buffer.compare(key), names unique. */
-  readonly objects: StoredObject[] = [];
+/** What listing and lookups need of a bucket. */
+export interface ObjectTable {
+  readonly name: string;
+  readonly created: Date;
+  /** Whether objects can be written and deleted. */
+  readonly writable: boolean;
+  /** Objects in the table. */
+  readonly size: number;
+  /** Name of the object at index i (0 <= i < size). */
+  nameAt(i: number): string;
+  /** The object at index i. */
+  at(i: number): StoredObject;
+  /** Index of the first object whose name is >= key. */
+  lowerBound(key: string): number;
+  /** Index of the first object at or after `from` whose name does not start with prefix. */
+  endOfPrefix(prefix: string, from?: number): number;
+  get(name: string): StoredObject | undefined;
+  /** Inserts or replaces; returns the replaced object, if any. */
+  put(obj: StoredObject): StoredObject | undefined;
+  delete(name: string): StoredObject | undefined;
+}
+
+/** Binary search for the first index in [lo, hi) where `below(i)` is false (below is monotone: true then false). */
+export function partition(lo: number, hi: number, below: (i: number) => boolean): number {
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (below(mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Stored objects in a sorted array. */
+export class BucketTable implements ObjectTable {
+  /** INVARIANT: sorted by compareUtf8(name), names unique. */
+  private readonly objects: StoredObject[] = [];
   readonly created = new Date();
+  readonly writable = true;
 
   constructor(readonly name: string) {}
 
-  /** Index of the first object whose key is >= key. */
-  lowerBound(key: Buffer): number {
-    let lo = 0;
-    let hi = this.objects.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (Buffer.compare(this.objects[mid]!.key, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  get size(): number {
+    return this.objects.length;
   }
 
-  /** Index of the first object at or after `from` whose key does not start with prefix. */
-  endOfPrefix(prefix: Buffer, from = this.lowerBound(prefix)): number {
-    let lo = from;
-    let hi = this.objects.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const k = this.objects[mid]!.key;
-      if (k.length >= prefix.length && k.subarray(0, prefix.length).equals(prefix)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  nameAt(i: number): string {
+    return this.objects[i]!.name;
+  }
+
+  at(i: number): StoredObject {
+    return this.objects[i]!;
+  }
+
+  lowerBound(key: string): number {
+    return partition(0, this.objects.length, (i) => compareUtf8(this.objects[i]!.name, key) < 0);
+  }
+
+  endOfPrefix(prefix: string, from = this.lowerBound(prefix)): number {
+    return partition(from, this.objects.length, (i) => this.objects[i]!.name.startsWith(prefix));
   }
 
   get(name: string): StoredObject | undefined {
-    const key = Buffer.from(name);
-    const o = this.objects[this.lowerBound(key)];
-    return o && o.key.equals(key) ? o : undefined;
+    const o = this.objects[this.lowerBound(name)];
+    return o && o.name === name ? o : undefined;
   }
 
-  /** Inserts or replaces; returns the replaced object, if any. */
   put(obj: StoredObject): StoredObject | undefined {
-    const i = this.lowerBound(obj.key);
+    const i = this.lowerBound(obj.name);
     const old = this.objects[i];
-    if (old && old.key.equals(obj.key)) {
+    if (old && old.name === obj.name) {
       this.objects[i] = obj;
       return old;
     }
@@ -72,10 +106,9 @@ export class BucketTable {
   }
 
   delete(name: string): StoredObject | undefined {
-    const key = Buffer.from(name);
-    const i = this.lowerBound(key);
+    const i = this.lowerBound(name);
     const old = this.objects[i];
-    if (!old || !old.key.equals(key)) return undefined;
+    if (!old || old.name !== name) return undefined;
     this.objects.splice(i, 1);
     return old;
   }
@@ -83,7 +116,7 @@ export class BucketTable {
 
 /** Frees the bytes of an object that was replaced or deleted. */
 export async function discard(obj: StoredObject | undefined): Promise<void> {
-  if (obj?.owned) await unlink(obj.dataPath).catch(() => undefined);
+  if (obj?.bytes.kind === "file" && obj.bytes.owned) await unlink(obj.bytes.path).catch(() => undefined);
 }
 
 /** Generations are microsecond timestamps, strictly increasing within a run, as in GCS. */

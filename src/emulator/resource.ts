@@ -1,5 +1,5 @@
 // JSON representations of buckets and objects, as the GCS JSON API writes them.
-import type { BucketTable, StoredObject } from "./object-table.js";
+import type { ObjectTable, StoredObject } from "./object-table.js";
 
 export function objectResource(base: string, bucket: string, o: StoredObject): Record<string, unknown> {
   const enc = encodeURIComponent(o.name);
@@ -30,7 +30,7 @@ export function etagOf(o: StoredObject): string {
   return Buffer.from(`${o.generation}/${o.metageneration}`).toString("base64");
 }
 
-export function bucketResource(base: string, b: BucketTable): Record<string, unknown> {
+export function bucketResource(base: string, b: ObjectTable): Record<string, unknown> {
   return {
     kind: "storage#bucket",
     id: b.name,

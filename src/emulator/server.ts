@@ -11,6 +11,7 @@ import { sendMedia } from "./media.js";
 import { bucketResource, errorBody, objectResource } from "./resource.js";
 import { Stats } from "./stats.js";
 import { EmulatorError, EmulatorStore, type Preconditions } from "./store.js";
+import type { SyntheticSpec } from "./synthetic.js";
 import { Uploads } from "./uploads.js";
 
 export interface EmulatorOptions {
@@ -18,6 +19,8 @@ export interface EmulatorOptions {
   host?: string;
   /** bucket name -> directory to seed it from (may be undefined for an empty bucket) */
   buckets?: Record<string, string | undefined>;
+  /** bucket name -> generated namespaces (read-only buckets with no files behind them) */
+  synthetic?: Record<string, SyntheticSpec[]>;
   faults?: Partial<FaultOptions>;
   dataDir?: string;
   log?: (line: string) => void;
@@ -91,6 +94,7 @@ export class Emulator {
       if (dir) await store.seed(name, dir);
       else store.createBucket(name);
     }
+    for (const [name, specs] of Object.entries(opts.synthetic ?? {})) store.addSynthetic(name, specs);
     const emu = new Emulator(store, opts);
     await emu.listen();
     return emu;

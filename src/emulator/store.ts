@@ -5,7 +5,8 @@ import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { Crc32c } from "../util/crc32c.js";
-import { BucketTable, GenerationClock, discard, type StoredObject } from "./object-table.js";
+import { BucketTable, GenerationClock, discard, type ObjectBytes, type ObjectTable, type StoredObject } from "./object-table.js";
+import { SyntheticTable, type SyntheticSpec } from "./synthetic.js";
 
 export class EmulatorError extends Error {
   constructor(readonly status: number, message: string, readonly reason = "invalid") {
@@ -21,18 +22,17 @@ export interface Preconditions {
 
 export interface NewObject {
   name: string;
-  dataPath: string;
+  bytes: ObjectBytes;
   size: number;
   md5Hash: string;
   crc32c: string;
   contentType?: string;
   metadata?: Record<string, string>;
-  owned: boolean;
   updated?: Date;
 }
 
 export class EmulatorStore {
-  readonly buckets = new Map<string, BucketTable>();
+  readonly buckets = new Map<string, ObjectTable>();
   private readonly generations = new GenerationClock();
 
   private constructor(readonly dataDir: string) {}
@@ -51,18 +51,33 @@ export class EmulatorStore {
     await rm(this.dataDir, { recursive: true, force: true });
   }
 
-  bucket(name: string): BucketTable {
+  bucket(name: string): ObjectTable {
     const b = this.buckets.get(name);
     if (!b) throw new EmulatorError(404, `The specified bucket does not exist.`, "notFound");
     return b;
   }
 
-  createBucket(name: string): BucketTable {
+  createBucket(name: string): ObjectTable {
     let b = this.buckets.get(name);
     if (!b) {
       b = new BucketTable(name);
       this.buckets.set(name, b);
     }
+    return b;
+  }
+
+  /** A read-only bucket whose objects are computed (see synthetic.ts). */
+  addSynthetic(name: string, specs: SyntheticSpec[]): ObjectTable {
+    if (this.buckets.has(name)) throw new EmulatorError(409, `bucket ${name} already exists`, "conflict");
+    const t = new SyntheticTable(name, specs);
+    this.buckets.set(name, t);
+    return t;
+  }
+
+  /** A bucket that takes writes; 403 for a synthetic one. */
+  writableBucket(name: string): ObjectTable {
+    const b = this.bucket(name);
+    if (!b.writable) throw new EmulatorError(403, `bucket ${name} is synthetic and read-only`, "forbidden");
     return b;
   }
 
@@ -81,13 +96,12 @@ export class EmulatorStore {
 
   /** Makes `obj` the live generation of its name, honouring preconditions. */
   async commit(bucketName: string, obj: NewObject, p: Preconditions = {}): Promise<StoredObject> {
-    const bucket = this.bucket(bucketName);
+    const bucket = this.writableBucket(bucketName);
     validateObjectName(obj.name);
     this.checkPreconditions(bucket.get(obj.name), p);
     const updated = obj.updated ?? new Date();
     const stored: StoredObject = {
       name: obj.name,
-      key: Buffer.from(obj.name),
       size: obj.size,
       generation: this.generations.next(updated),
       metageneration: "1",
@@ -96,8 +110,7 @@ export class EmulatorStore {
       contentType: obj.contentType || "application/octet-stream",
       timeCreated: updated,
       updated,
-      dataPath: obj.dataPath,
-      owned: obj.owned,
+      bytes: obj.bytes,
       ...(obj.metadata ? { metadata: obj.metadata } : {}),
     };
     await discard(bucket.put(stored));
@@ -105,7 +118,7 @@ export class EmulatorStore {
   }
 
   async remove(bucketName: string, name: string, p: Preconditions = {}): Promise<void> {
-    const bucket = this.bucket(bucketName);
+    const bucket = this.writableBucket(bucketName);
     const current = bucket.get(name);
     if (!current) throw new EmulatorError(404, `No such object: ${bucketName}/${name}`, "notFound");
     this.checkPreconditions(current, p);
@@ -127,7 +140,7 @@ export class EmulatorStore {
         const st = await stat(path);
         const { md5Hash, crc32c } = await hashFile(path);
         const name = relative(dir, path).split(sep).join("/");
-        await this.commit(bucketName, { name, dataPath: path, size: st.size, md5Hash, crc32c, owned: false, updated: st.mtime, contentType: guessContentType(name) });
+        await this.commit(bucketName, { name, bytes: { kind: "file", path, owned: false }, size: st.size, md5Hash, crc32c, updated: st.mtime, contentType: guessContentType(name) });
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));

@@ -109,7 +109,7 @@ export class Uploads {
     }
     try {
       return await this.store.commit(bucket, {
-        name: meta.name, dataPath: path, size: hashes.size, md5Hash, crc32c, owned: true,
+        name: meta.name, bytes: { kind: "file", path, owned: true }, size: hashes.size, md5Hash, crc32c,
         ...(meta.contentType ? { contentType: meta.contentType } : {}),
         ...(meta.metadata ? { metadata: meta.metadata } : {}),
       }, p);
@@ -120,7 +120,7 @@ export class Uploads {
   }
 
   async media(req: IncomingMessage, bucket: string, name: string | undefined, p: Preconditions): Promise<StoredObject> {
-    this.store.bucket(bucket);
+    this.store.writableBucket(bucket);
     const path = this.store.tempPath();
     const hashes = new Hashes();
     await appendBody(req, path, hashes);
@@ -129,7 +129,7 @@ export class Uploads {
   }
 
   async multipart(req: IncomingMessage, bucket: string, name: string | undefined, p: Preconditions): Promise<StoredObject> {
-    this.store.bucket(bucket);
+    this.store.writableBucket(bucket);
     // Python's email package (gcloud) quotes the boundary with single quotes.
     const m = /boundary=(?:"([^"]+)"|'([^']+)'|([^;\s]+))/i.exec(req.headers["content-type"] ?? "");
     if (!m) throw new EmulatorError(400, "Multipart upload without a boundary.");
@@ -147,7 +147,7 @@ export class Uploads {
   }
 
   async openResumable(req: IncomingMessage, bucket: string, name: string | undefined, p: Preconditions): Promise<string> {
-    this.store.bucket(bucket);
+    this.store.writableBucket(bucket);
     const meta = parseMeta(await readAll(req));
     if (name && !meta.name) meta.name = name;
     const declaredType = req.headers["x-upload-content-type"];

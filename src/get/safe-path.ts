@@ -15,9 +15,3 @@ export function unsafePathReason(rel: string): string | undefined {
   }
   return undefined;
 }
-
-/** A name as it can be shown on a terminal: control characters escaped (\u0001). */
-export function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return name.replace(/[\x00-\x1f\x7f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}

@@ -1,81 +1,87 @@
-// An in-memory ObjectStore for unit tests: byte-order listing with delimiter
-// and paging, generations, and counters of what was asked.
+// An in-memory ObjectStore for unit tests, with counters of what was asked.
+// Listing semantics (byte order, delimiter, paging, start/end offsets) are
+// the emulator's own (emulator/list.ts over an ObjectTable), which
+// gcloud and rclone check, so the two can't drift apart. A table can be a
+// synthetic namespace of a million names (emulator/synthetic.ts).
+import { readFile } from "node:fs/promises";
+import { listObjects } from "../../emulator/list.js";
+import { BucketTable, GenerationClock, type ObjectTable, type StoredObject } from "../../emulator/object-table.js";
+import { syntheticBytes } from "../../emulator/synthetic.js";
 import { Crc32c } from "../../util/crc32c.js";
 import { Chunks, type Bytes } from "../bytes.js";
-import { readFile } from "node:fs/promises";
 import { NotFoundError, PreconditionError, TransientError } from "../errors.js";
 import { verifyCrc32c } from "../integrity.js";
 import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
 import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
 
-interface Entry {
-  info: ObjectInfo;
-  data: Buffer;
+function info(o: StoredObject): ObjectInfo {
+  return {
+    name: o.name, size: o.size, generation: o.generation, updated: o.updated, crc32c: o.crc32c,
+    ...(o.contentType !== "application/octet-stream" ? { contentType: o.contentType } : {}),
+  };
 }
 
 export class MemoryObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter {
-  private readonly objects = new Map<string, Entry>();
-  private nextGeneration = 1000;
+  private readonly generations = new GenerationClock();
   readonly calls = { list: 0, stat: 0, read: 0, upload: 0 };
   /** Uploads that fail with a TransientError after storing (a lost response), then count down. */
   loseNextUploadResponses = 0;
+  /** When set, the next reads return these bytes with the first one flipped (to test verification). */
+  corruptNextReads = 0;
 
-  constructor(readonly bucket = "memory") {}
+  constructor(readonly bucket = "memory", private readonly table: ObjectTable = new BucketTable(bucket)) {}
 
   put(name: string, data: Buffer | string, updated = new Date(0)): ObjectInfo {
     const bytes = Buffer.from(data);
-    const info: ObjectInfo = {
-      name, size: bytes.length, generation: String(this.nextGeneration++), updated,
-      crc32c: new Crc32c().update(bytes).base64(),
+    const o: StoredObject = {
+      name, size: bytes.length, generation: this.generations.next(), metageneration: "1", md5Hash: "",
+      crc32c: new Crc32c().update(bytes).base64(), contentType: "application/octet-stream",
+      timeCreated: updated, updated, bytes: { kind: "memory", data: bytes },
     };
-    this.objects.set(name, { info, data: bytes });
-    return info;
+    this.table.put(o);
+    return info(o);
   }
 
   delete(name: string): void {
-    this.objects.delete(name);
+    this.table.delete(name);
   }
 
   async checkBucket(): Promise<void> {}
 
   async list(opts: ListOptions): Promise<ListPage> {
     this.calls.list++;
-    const max = Math.min(opts.maxResults ?? 1000, 1000);
-    const names = [...this.objects.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    const after = opts.pageToken ?? opts.startOffset;
-    const objects: ObjectInfo[] = [];
-    const prefixes: string[] = [];
-    let last: string | undefined;
-    for (const name of names) {
-      if (!name.startsWith(opts.prefix)) continue;
-      if (opts.endOffset !== undefined && name >= opts.endOffset) break;
-      const cut = opts.delimiter ? name.indexOf(opts.delimiter, opts.prefix.length) : -1;
-      const key = cut >= 0 ? name.slice(0, cut + opts.delimiter!.length) : name;
-      if (after !== undefined && (opts.pageToken ? key <= after : name < after)) continue;
-      if (key === last) continue;
-      if (objects.length + prefixes.length >= max) return { objects, prefixes, nextPageToken: last! };
-      if (cut >= 0) prefixes.push(key);
-      else objects.push(this.objects.get(name)!.info);
-      last = key;
-    }
-    return { objects, prefixes };
+    await Promise.resolve();
+    const r = listObjects(this.table, {
+      prefix: opts.prefix,
+      ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
+      ...(opts.startOffset ? { startOffset: opts.startOffset } : {}),
+      ...(opts.endOffset ? { endOffset: opts.endOffset } : {}),
+      ...(opts.pageToken ? { pageToken: opts.pageToken } : {}),
+      ...(opts.maxResults ? { maxResults: opts.maxResults } : {}),
+    });
+    return { objects: r.items.map(info), prefixes: r.prefixes, ...(r.nextPageToken ? { nextPageToken: r.nextPageToken } : {}) };
   }
 
   async stat(name: string): Promise<ObjectInfo> {
     this.calls.stat++;
-    const e = this.objects.get(name);
-    if (!e) throw new NotFoundError(`no such object: ${name}`);
-    return e.info;
+    const o = this.table.get(name);
+    if (!o) throw new NotFoundError(`no such object: ${name}`);
+    return info(o);
   }
 
-  /** When set, the next reads return these bytes instead (to test verification). */
-  corruptNextReads = 0;
+  private data(o: StoredObject): Buffer {
+    const b = o.bytes;
+    if (b.kind === "memory") return b.data;
+    if (b.kind === "generated") return syntheticBytes(o.name, o.size);
+    throw new Error(`memory store objects hold their bytes; ${o.name} is a file`);
+  }
 
   async read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer> {
     this.calls.read++;
-    const e = this.objects.get(name);
-    if (!e || e.info.generation !== generation) throw new NotFoundError(`no such object: ${name}#${generation}`);
-    const out = Buffer.from(range ? e.data.subarray(range.start, range.end) : e.data);
+    const o = this.table.get(name);
+    if (!o || o.generation !== generation) throw new NotFoundError(`no such object: ${name}#${generation}`);
+    const all = this.data(o);
+    const out = Buffer.from(range ? all.subarray(range.start, range.end) : all);
     if (this.corruptNextReads > 0 && out.length > 0) {
       this.corruptNextReads--;
       out[0] = out[0]! ^ 0xff;
@@ -86,11 +92,11 @@ export class MemoryObjectStore implements ObjectStore, ObjectStreamer, ObjectWri
 
   async upload(spec: UploadSpec): Promise<UploadedObject> {
     this.calls.upload++;
-    const live = this.objects.get(spec.name);
-    const expected = live ? live.info.generation : "0";
+    const live = this.table.get(spec.name);
+    const expected = live ? live.generation : "0";
     if (spec.ifGenerationMatch !== expected) throw new PreconditionError(`upload ${spec.name}: generation is ${expected}, not ${spec.ifGenerationMatch}`);
-    const info = this.put(spec.name, await readFile(spec.path), new Date());
-    info.contentType = spec.contentType;
+    this.put(spec.name, await readFile(spec.path), new Date());
+    this.table.get(spec.name)!.contentType = spec.contentType;
     if (this.loseNextUploadResponses > 0) {
       this.loseNextUploadResponses--;
       throw new TransientError(`upload ${spec.name}: connection reset (test)`);
@@ -99,12 +105,12 @@ export class MemoryObjectStore implements ObjectStore, ObjectStreamer, ObjectWri
   }
 
   async describe(name: string): Promise<UploadedObject> {
-    const info = await this.stat(name);
+    const i = await this.stat(name);
     return {
-      info,
+      info: i,
       resource: {
-        bucket: this.bucket, name, size: String(info.size), generation: info.generation, crc32c: info.crc32c,
-        updated: info.updated.toISOString(), ...(info.contentType ? { contentType: info.contentType } : {}),
+        bucket: this.bucket, name, size: String(i.size), generation: i.generation, crc32c: i.crc32c,
+        updated: i.updated.toISOString(), ...(i.contentType ? { contentType: i.contentType } : {}),
       },
     };
   }

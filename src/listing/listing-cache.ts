@@ -1,0 +1,167 @@
+// Directory listings by object-name prefix, shared by everything that lists
+// (readdir, lookups, prefetch, walks): one listing per prefix at a time,
+// kept for the metadata TTL, within an entry budget.
+//
+// The budget counts entries across all cached listings, least recently used
+// evicted first, so walking many big directories never holds more than it.
+// A listing still arriving is never evicted, nor the one just used: a
+// directory larger than the whole budget is still kept while it is in use
+// (`ls -l` of it looks every entry up in it), at the cost of everything else.
+//
+// A listing has no overall deadline: it fails only when one of its requests
+// fails after the store's retries, i.e. when it stops making progress. One
+// that runs long says how far it got every few seconds.
+import type { ObjectStore } from "../storage/object-store.js";
+import type { Clock } from "../util/clock.js";
+import type { PriorityLimiter } from "../util/limiter.js";
+import type { Logger } from "../util/log.js";
+import { printable } from "../util/printable.js";
+import { DirListing } from "./dir-listing.js";
+import { packPage } from "./entry-chunk.js";
+import { compareUtf8 } from "./key-order.js";
+import { listOrdered } from "./parallel-lister.js";
+
+export interface ListingCacheOptions {
+  ttlMs: number;
+  /** Entries kept across all cached listings. */
+  entryBudget: number;
+  limiter: PriorityLimiter;
+  /** Most pieces a range is split into at once. */
+  maxPieces: number;
+  clock: Clock;
+  log: Logger;
+  /** How often a long listing reports its progress. */
+  progressEveryMs: number;
+  /** Whether a child name can be shown. */
+  valid: (name: string) => boolean;
+}
+
+interface Slot {
+  listing: DirListing;
+  /** When it stops being fresh; Infinity while it is still arriving. */
+  expires: number;
+}
+
+/** Priority tiers of list requests. */
+export const FOREGROUND = 0;
+export const BACKGROUND = 1;
+
+export class ListingCache {
+  /** INVARIANT: Map order is recency, least recent first. */
+  private readonly slots = new Map<string, Slot>();
+  private entries = 0;
+  private seq = 0;
+  readonly stats = { listings: 0, requests: 0, evicted: 0 };
+
+  constructor(private readonly store: ObjectStore, private readonly opts: ListingCacheOptions) {}
+
+  /** Entries held now. */
+  get size(): number {
+    return this.entries;
+  }
+
+  /** The cached listing of `prefix` (complete or still arriving), if fresh. */
+  peek(prefix: string): DirListing | undefined {
+    const slot = this.slots.get(prefix);
+    if (!slot) return undefined;
+    if (this.opts.clock.now() >= slot.expires) {
+      this.drop(prefix, slot);
+      return undefined;
+    }
+    this.slots.delete(prefix);
+    this.slots.set(prefix, slot);
+    return slot.listing;
+  }
+
+  /** The listing of `prefix`: cached, arriving, or started now (`tier` orders its requests). */
+  list(prefix: string, tier = FOREGROUND): DirListing {
+    const cached = this.peek(prefix);
+    if (cached && !cached.error) return cached;
+    const listing = new DirListing(prefix, (n) => this.grew(n));
+    const slot: Slot = { listing, expires: Number.POSITIVE_INFINITY };
+    this.slots.set(prefix, slot);
+    this.stats.listings++;
+    void this.fill(prefix, listing, tier).then(
+      () => {
+        listing.complete();
+        slot.expires = this.opts.clock.now() + this.opts.ttlMs;
+        this.evict(prefix);
+      },
+      (err: unknown) => {
+        listing.fail(err);
+        if (this.slots.get(prefix) === slot) this.drop(prefix, slot);
+      },
+    );
+    return listing;
+  }
+
+  /** Adds a listing built elsewhere (a walk), replacing what was there unless it is still arriving. */
+  put(prefix: string, listing: DirListing): void {
+    const old = this.slots.get(prefix);
+    if (old && !old.listing.isComplete && !old.listing.error) return;
+    if (old) this.drop(prefix, old);
+    this.slots.set(prefix, { listing, expires: this.opts.clock.now() + this.opts.ttlMs });
+    this.entries += listing.cost;
+    this.evict(prefix);
+  }
+
+  /** Forgets a listing (its directory changed under us). */
+  invalidate(prefix: string): void {
+    const slot = this.slots.get(prefix);
+    if (slot && (slot.listing.isComplete || slot.listing.error)) this.drop(prefix, slot);
+  }
+
+  private drop(prefix: string, slot: Slot): void {
+    this.slots.delete(prefix);
+    this.entries -= slot.listing.cost;
+  }
+
+  private grew(n: number): void {
+    this.entries += n;
+  }
+
+  /** Evicts least recently used complete listings until within budget, keeping `keep`. */
+  private evict(keep: string): void {
+    if (this.entries <= this.opts.entryBudget) return;
+    for (const [prefix, slot] of this.slots) {
+      if (this.entries <= this.opts.entryBudget) break;
+      if (prefix === keep || !slot.listing.isComplete) continue;
+      this.drop(prefix, slot);
+      this.stats.evicted++;
+    }
+  }
+
+  private async fill(prefix: string, listing: DirListing, tier: number): Promise<void> {
+    const { log, clock } = this.opts;
+    const where = `gs://${this.store.bucket}/${printable(prefix)}`;
+    const began = clock.now();
+    let lastReport = began;
+    let entries = 0;
+    let requests = 0;
+    await listOrdered(this.store, { prefix, delimiter: "/" }, {
+      limiter: this.opts.limiter, tier, seq: this.seq++, maxPieces: this.opts.maxPieces, pageSize: 1000,
+      onProgress: (n, r) => {
+        entries = n;
+        requests = r;
+        const now = clock.now();
+        if (now - lastReport >= this.opts.progressEveryMs) {
+          lastReport = now;
+          log.info(`listing ${where}: ${entries.toLocaleString("en-US")} entries so far (${((now - began) / 1000).toFixed(1)} s, ${requests} requests)`);
+        }
+      },
+    }, (page) => packPage(page, {
+      prefix, valid: this.opts.valid,
+      onSkipped: (name) => log.debug(`skipping ${printable(name)}: a name no file or directory can have`),
+    }), (chunk, dropFirst) => listing.add(chunk, dropFirst));
+    this.stats.requests += requests;
+    const took = clock.now() - began;
+    if (took >= this.opts.progressEveryMs) {
+      log.info(`listed ${where}: ${listing.size.toLocaleString("en-US")} entries in ${(took / 1000).toFixed(1)} s (${requests} requests)`);
+    }
+  }
+
+  /** Prefixes cached now under `parent` whose listings are complete (for tests and status). */
+  cachedUnder(parent: string): string[] {
+    return [...this.slots.keys()].filter((p) => p.startsWith(parent)).sort(compareUtf8);
+  }
+}
