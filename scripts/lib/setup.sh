@@ -5,7 +5,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PACKAGES=(libfuse2 fuse rsync dcmtk rclone)
+# libfuse-dev and pkg-config: the patched FUSE binding is built against Debian's libfuse.
+APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone)
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_apt() {
@@ -51,6 +52,32 @@ ensure_deps() {
   npm run --silent build
 }
 
+# fuse-native with scripts/fuse-native/som.patch (readdir with real offsets,
+# so big directories stream; a callback when the FUSE session ends), built
+# with node-gyp into .tools/fuse-native. Rebuilt when the patch or Node changes.
+ensure_fuse_binding() {
+  local dir="$ROOT/.tools/fuse-native"
+  local patch="$ROOT/scripts/fuse-native/som.patch"
+  local stamp
+  stamp=$( (cat "$patch" "$ROOT/node_modules/fuse-native/package.json"; node -p 'process.version') | sha256sum | cut -c1-16)
+  if [[ -f $dir/build/Release/fuse.node && $(cat "$dir/.som-stamp" 2>/dev/null) == "$stamp" ]]; then return 0; fi
+  say "building the FUSE binding (fuse-native + scripts/fuse-native/som.patch) against Debian's libfuse"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp -r "$ROOT/node_modules/fuse-native/." "$dir/"
+  rm -rf "$dir/prebuilds" "$dir/build"
+  patch -s -p1 -d "$dir" <"$patch"
+  local nodedir gypargs=()
+  nodedir=$(dirname "$(dirname "$(command -v node)")")
+  [[ -f $nodedir/include/node/node_api.h ]] && gypargs+=("--nodedir=$nodedir")
+  if ! (cd "$dir" && "$ROOT/node_modules/.bin/node-gyp" rebuild "${gypargs[@]}" >"$dir/build.log" 2>&1); then
+    cat "$dir/build.log" >&2
+    say "building the FUSE binding failed"
+    return 1
+  fi
+  echo "$stamp" >"$dir/.som-stamp"
+}
+
 # The official Datastore emulator ships with the Google Cloud CLI (Debian
 # package google-cloud-cli-datastore-emulator) and runs on Java.
 datastore_emulator_available() {
@@ -64,4 +91,5 @@ datastore_emulator_available() {
 install_apt
 ensure_node
 ensure_deps
+ensure_fuse_binding
 export PATH="$ROOT/bin:$PATH"

@@ -3,7 +3,7 @@
 // parses options into MountConfig; tests call this directly.
 import { LruBlockCache } from "../cache/block-cache.js";
 import { SomFilesystem } from "../fs/filesystem.js";
-import { fuseOps } from "../fuse/adapter.js";
+import { defaultAdapterOptions, fuseOps } from "../fuse/adapter.js";
 import { FuseMount, prepareMountpoint } from "../fuse/fuse-mount.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import type { Namespace } from "../namespace/namespace.js";
@@ -38,6 +38,10 @@ export interface MountConfig {
   project?: string;
   /** Read-ahead and series/directory prefetch (off: fetch only what is read). */
   prefetch: boolean;
+  /** List requests in flight at once. */
+  listConcurrency: number;
+  /** Directory entries kept in listing caches. */
+  listingCacheEntries: number;
 }
 
 /** How the mount talks to Datastore: it would rather show no sidecars than make ls wait. */
@@ -55,6 +59,7 @@ async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): 
   const base = {
     prefix: normalizePrefix(cfg.prefix), metadataTtlMs: ttlMs, negativeTtlMs: Math.min(ttlMs, NEGATIVE_TTL_SECONDS * 1000),
     clock: systemClock, log, mountTime: new Date(),
+    listing: { concurrency: cfg.listConcurrency, entryBudget: cfg.listingCacheEntries },
   };
   const where = `gs://${cfg.bucket}/${base.prefix}`;
   let kind = cfg.layout;
@@ -107,12 +112,13 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series)
     : new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead: { ...readAhead, initial: 0, max: 0 } });
-  const mount = await FuseMount.mount(mountpoint, fuseOps(fs, log), {
+  // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
+  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: defaultRetryPolicy.deadlineMs + 15_000 });
+  const mount = await FuseMount.mount(mountpoint, ops, {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
     allowOther: cfg.allowOther,
     fsname: `som:${cfg.bucket}`,
-    operationTimeoutMs: defaultRetryPolicy.deadlineMs + 15_000,
     debug: cfg.debug,
   }, log);
   return { mount, fs };

@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { MountConfig } from "../app/mount-app.js";
+import { defaultListingOptions } from "../listing/listing-options.js";
 import { parseSize } from "../util/size.js";
 import { StreamLogger } from "../util/log.js";
-import { checkBucket, datastoreProject, nonNegativeInt, storageEndpoint } from "./common.js";
+import { checkBucket, datastoreProject, nonNegativeInt, positiveInt, storageEndpoint } from "./common.js";
 import { UsageError, describe, setDebug } from "./errors.js";
 
 interface MountFlags {
@@ -28,6 +29,8 @@ interface MountFlags {
   layout: string;
   project?: string;
   prefetch: boolean;
+  listConcurrency: string;
+  listingCacheEntries: string;
 }
 
 export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
@@ -53,6 +56,8 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     allowOther: !!f.allowOther,
     debug: !!f.debug,
     prefetch: f.prefetch,
+    listConcurrency: positiveInt("--list-concurrency", f.listConcurrency),
+    listingCacheEntries: positiveInt("--listing-cache-entries", f.listingCacheEntries),
     layout: f.layout as MountConfig["layout"],
     ...(project ? { project } : {}),
   };
@@ -63,7 +68,7 @@ async function runForeground(cfg: MountConfig): Promise<void> {
   const log = new StreamLogger(cfg.debug ? "debug" : "info");
   // Loaded here, not at the top: other subcommands shouldn't pay for FUSE and its native addons.
   const { startMount } = await import("../app/mount-app.js");
-  const { mount } = await startMount(cfg, log);
+  const { mount, fs } = await startMount(cfg, log);
   const where = `gs://${cfg.bucket}/${cfg.prefix ?? ""}`;
   log.info(`mounted ${where} at ${mount.mountpoint} (read-only); stop with Ctrl-C or som umount ${mount.mountpoint}`);
   process.send?.({ type: "ready" });
@@ -81,7 +86,7 @@ async function runForeground(cfg: MountConfig): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGHUP", () => stop("SIGHUP"));
-  await mount.whenGone();
+  await mount.whenGone(() => fs.openFiles);
   log.info(`${mount.mountpoint} was unmounted; exiting`);
   process.exit(0);
 }
@@ -126,6 +131,8 @@ export function mountCommand(): Command {
     .addOption(new Option("--layout <layout>", "som: Collection/<c>/Entity/<e>/<file> as <c>/<e>/<file>; raw: object names as paths").choices(["auto", "som", "raw"]).default("auto"))
     .option("--project <id>", "Datastore project for sidecar .json records (default: $GOOGLE_CLOUD_PROJECT, $DATASTORE_PROJECT_ID)")
     .option("--no-prefetch", "fetch only what is read: no read-ahead, no series or directory prefetch")
+    .option("--list-concurrency <n>", "list requests in flight at once (big directories are listed in parallel key ranges)", String(defaultListingOptions.concurrency))
+    .option("--listing-cache-entries <n>", "directory entries kept in memory across cached listings (~100 bytes each)", String(defaultListingOptions.entryBudget))
     .option("--uid <uid>", "owner shown for files (default: yours)")
     .option("--gid <gid>", "group shown for files (default: yours)")
     .option("--allow-other", "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")

@@ -1,6 +1,7 @@
 // The filesystem core: getattr/readdir/open/read/release over a Namespace and
 // an ObjectReader. It knows nothing of FUSE; src/fuse adapts it, and unit
 // tests drive it directly. Everything here is read-only.
+import type { Directory } from "../namespace/directory.js";
 import type { Entry, FileEntry, Namespace } from "../namespace/namespace.js";
 import type { ObjectReader, ReadTarget } from "../read/object-reader.js";
 import type { SeriesPrefetcher } from "../read/series-prefetcher.js";
@@ -43,6 +44,19 @@ interface Handle {
 }
 
 
+/** A batch of directory entries for readdir: names, their st_mode, and the offset after each. */
+export interface DirBatch {
+  names: string[];
+  modes: number[];
+  nexts: number[];
+}
+
+/** An open directory: pinned to the Directory it opened, so offsets stay meaningful. */
+interface DirHandle {
+  path: string;
+  dir: Directory;
+}
+
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 /** open(2) flags that ask for writing. */
@@ -50,6 +64,7 @@ const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CR
 
 export class SomFilesystem {
   private readonly handles = new Map<number, Handle>();
+  private readonly dirHandles = new Map<number, DirHandle>();
   private nextHandle = 1;
 
   constructor(
@@ -80,18 +95,57 @@ export class SomFilesystem {
     return this.attrOf(await this.entry(path));
   }
 
-  async readdir(path: string): Promise<{ names: string[]; attrs: Attr[] }> {
-    const children = await this.ns.readdir(path);
-    void this.series?.listed(path, children);
-    const names = [".", ".."];
-    const attrs: Attr[] = [];
-    const self = this.attrOf({ kind: "dir", mtime: new Date(0) });
-    attrs.push(self, self);
-    for (const [name, e] of children) {
-      names.push(name);
-      attrs.push(this.attrOf(e));
+  /** Opens a directory (possibly still being listed); readdir reads it by offset. */
+  async opendir(path: string): Promise<number> {
+    const dir = await this.ns.opendir(path);
+    const fd = this.nextHandle++;
+    this.dirHandles.set(fd, { path, dir });
+    void this.series?.listed(path);
+    return fd;
+  }
+
+  /**
+   * Up to `max` entries from `offset` on: "." and ".." at offsets 0 and 1,
+   * then the children; each with the offset to continue after it. Waits
+   * for the listing only as far as the first entry not yet listed; an empty
+   * batch is the end.
+   */
+  async readdir(fd: number, offset: number, max: number): Promise<DirBatch> {
+    const h = this.dirHandles.get(fd);
+    if (!h) throw new FsError("EBADF", `bad directory handle ${fd}`);
+    const out: DirBatch = { names: [], modes: [], nexts: [] };
+    for (let o = offset; o < 2 && out.names.length < max; o++) {
+      out.names.push(o === 0 ? "." : "..");
+      out.modes.push(S_IFDIR);
+      out.nexts.push(o + 1);
     }
-    return { names, attrs };
+    if (out.names.length >= max) return out;
+    for (const slot of await h.dir.read(Math.max(0, offset - 2), max - out.names.length)) {
+      out.names.push(slot.name);
+      out.modes.push(slot.dir ? S_IFDIR : S_IFREG);
+      out.nexts.push(slot.next + 2);
+    }
+    return out;
+  }
+
+  releasedir(fd: number): void {
+    this.dirHandles.delete(fd);
+  }
+
+  /** Every child name of a directory (for callers without a FUSE handle, e.g. tests). */
+  async list(path: string): Promise<string[]> {
+    const fd = await this.opendir(path);
+    try {
+      const names: string[] = [];
+      for (let off = 0; ;) {
+        const b = await this.readdir(fd, off, 1024);
+        if (b.names.length === 0) return names.filter((n) => n !== "." && n !== "..");
+        names.push(...b.names);
+        off = b.nexts[b.nexts.length - 1]!;
+      }
+    } finally {
+      this.releasedir(fd);
+    }
   }
 
   async open(path: string, flags: number): Promise<number> {

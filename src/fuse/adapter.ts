@@ -2,46 +2,71 @@
 // exactly one number — 0, a byte count, or a negative errno — because
 // fuse-native hangs the caller forever on anything else. Unexpected errors
 // become EIO plus a log line.
-import type { FuseOps, FuseStat } from "fuse-native";
+//
+// Each operation has a deadline here (fuse-native's own timeout is off): a
+// call that has not settled by then answers EIO with a log line, so nothing
+// can hang a process. readdir has none: a directory still being listed is
+// making progress, and the listing fails by itself if it stops (see
+// listing/listing-cache.ts).
 import type { Attr, SomFilesystem } from "../fs/filesystem.js";
 import type { Logger } from "../util/log.js";
+import type { FuseOps, FuseStat } from "./binding.js";
 import { ERRNO, errnoOf } from "./errno.js";
 
-function once<A extends unknown[]>(cb: (...args: A) => void): (...args: A) => void {
-  let called = false;
-  return (...args: A) => {
-    if (called) return;
-    called = true;
-    cb(...args);
-  };
+export interface AdapterOptions {
+  /** Longest any operation but readdir may take before it answers EIO. */
+  deadlineMs: number;
+  /** Entries handed to libfuse per readdir call (it keeps what fits the kernel's buffer). */
+  readdirBatch: number;
 }
+
+export const defaultAdapterOptions: AdapterOptions = { deadlineMs: 45_000, readdirBatch: 256 };
 
 const toStat = (a: Attr): FuseStat => a;
 
-export function fuseOps(fs: SomFilesystem, log: Logger): FuseOps {
-  /** Runs `work`, answering through `ok` or with an errno through `fail`, once. */
-  function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void): void {
-    const failOnce = once(fail);
-    const okOnce = once((v: T) => {
-      try {
-        ok(v);
-      } catch (err) {
-        log.error(`${what}: ${String(err)}`);
-        failOnce(ERRNO.EIO);
-      }
-    });
+export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions): FuseOps {
+  /**
+   * Runs `work` and answers exactly once: through `ok` with its result, or
+   * through `fail` with an errno — the one for its error, or EIO when
+   * `deadlineMs` passes first.
+   */
+  function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void, deadlineMs: number | undefined = opts.deadlineMs): void {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (reply: () => void): void => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      reply();
+    };
+    if (deadlineMs !== undefined) {
+      timer = setTimeout(() => finish(() => {
+        log.error(`${what}: no answer in ${Math.round(deadlineMs / 1000)} s; answering EIO`);
+        fail(ERRNO.EIO);
+      }), deadlineMs);
+    }
     let p: Promise<T>;
     try {
       p = Promise.resolve(work());
     } catch (err) {
       p = Promise.reject(err);
     }
-    p.then(okOnce, (err: unknown) => {
-      const { errno, expected } = errnoOf(err);
-      if (expected) log.debug(`${what}: ${err instanceof Error ? err.message : String(err)}`);
-      else log.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
-      failOnce(errno);
-    });
+    p.then(
+      (v) => finish(() => {
+        try {
+          ok(v);
+        } catch (err) {
+          log.error(`${what}: ${String(err)}`);
+          fail(ERRNO.EIO);
+        }
+      }),
+      (err: unknown) => finish(() => {
+        const { errno, expected } = errnoOf(err);
+        if (expected) log.debug(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+        else log.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+        fail(errno);
+      }),
+    );
   }
 
   const readOnly = (cb: (code: number) => void): void => cb(ERRNO.EROFS);
@@ -54,8 +79,10 @@ export function fuseOps(fs: SomFilesystem, log: Logger): FuseOps {
     fgetattr: (path, _fd, cb) => answer(`fgetattr ${path}`, () => fs.getattr(path), (a) => cb(0, toStat(a)), (e) => cb(e)),
     access: (path, mode, cb) =>
       answer(`access ${path}`, () => fs.getattr(path), () => cb(mode & 2 ? ERRNO.EROFS : 0), (e) => cb(e)),
-    readdir: (path, cb) =>
-      answer(`readdir ${path}`, () => fs.readdir(path), (r) => cb(0, r.names, r.attrs.map(toStat)), (e) => cb(e)),
+    opendir: (path, _flags, cb) => answer(`opendir ${path}`, () => fs.opendir(path), (fd) => cb(0, fd), (e) => cb(e)),
+    readdir: (path, fd, offset, cb) =>
+      answer(`readdir ${path} @${offset}`, () => fs.readdir(fd, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), undefined),
+    releasedir: (path, fd, cb) => answer(`releasedir ${path}`, () => fs.releasedir(fd), () => cb(0), (e) => cb(e)),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),

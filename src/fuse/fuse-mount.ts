@@ -1,10 +1,15 @@
 // Mount lifecycle: check the mountpoint (recovering a stale mount a killed
 // daemon left behind), mount read-only through fuse-native, and unmount with
 // umount2(2) — never by spawning fusermount (see unmount.ts).
+//
+// The daemon lives exactly as long as the FUSE session: the patched binding
+// says when the kernel has ended it. After `som umount` that is at once; after
+// a lazy unmount (`som umount --lazy`, `fusermount -uz`) it is when the last
+// open file is closed, so readers in progress finish.
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import Fuse, { type FuseOps } from "fuse-native";
 import type { Logger } from "../util/log.js";
+import { fuseClass, type FuseOps } from "./binding.js";
 import { fuseMountAt } from "./mount-table.js";
 import { unmount } from "./unmount.js";
 
@@ -14,29 +19,12 @@ export interface FuseMountOptions {
   negativeTtlSeconds: number;
   allowOther: boolean;
   fsname: string;
-  /** Per-operation timeout in fuse-native, ms; must exceed the retry deadline. */
-  operationTimeoutMs: number;
   debug: boolean;
 }
 
 export class MountError extends Error {}
 
 const MAX_READAHEAD = 2 * 1024 * 1024;
-
-/**
- * fuse-native builds its -o string from a fixed set of options; "ro" and
- * "negative_timeout" are not among them, so they are appended here.
- */
-class ReadOnlyFuse extends Fuse {
-  constructor(mnt: string, ops: FuseOps, opts: ConstructorParameters<typeof Fuse>[2], private readonly extra: string[]) {
-    super(mnt, ops, opts);
-  }
-
-  protected override _fuseOptions(): string {
-    const base = super._fuseOptions();
-    return base ? `${base},${this.extra.join(",")}` : `-o${this.extra.join(",")}`;
-  }
-}
 
 /** Makes `mountpoint` usable: exists, is a directory, and is not a live or dead mount. */
 export async function prepareMountpoint(mountpoint: string, log: Logger): Promise<string> {
@@ -62,35 +50,48 @@ export async function prepareMountpoint(mountpoint: string, log: Logger): Promis
 
 export class FuseMount {
   private closed = false;
+  private sessionEnded = false;
+  private readonly ended: Promise<void>;
 
-  private constructor(readonly mountpoint: string, private readonly log: Logger) {}
+  private constructor(readonly mountpoint: string, private readonly log: Logger, ended: Promise<void>) {
+    this.ended = ended.then(() => {
+      this.sessionEnded = true;
+    });
+  }
 
   static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger): Promise<FuseMount> {
     const ttl = opts.metadataTtlSeconds;
-    const fuse = new ReadOnlyFuse(
-      mountpoint,
-      ops,
-      {
-        timeout: opts.operationTimeoutMs,
-        allowOther: opts.allowOther,
-        fsname: opts.fsname,
-        subtype: "som",
-        maxRead: 128 * 1024,
-        debug: opts.debug && process.env.SOM_FUSE_DEBUG === "1",
-        // Objects are immutable per generation: the kernel may keep pages
-        // until an open sees a changed mtime or size (auto_cache).
-        autoCache: true,
-        ...(ttl > 0 ? { attrTimeout: ttl, entryTimeout: ttl } : {}),
-      },
-      // Reads arrive 128 KiB at a time (libfuse 2's ceiling); a larger kernel
-      // read-ahead lets several be in flight for one sequential reader
-      // instead of one round trip through the daemon after another.
-      ["ro", "default_permissions", `negative_timeout=${opts.negativeTtlSeconds}`, `max_readahead=${MAX_READAHEAD}`],
-    );
+    const Fuse = fuseClass();
+    let endSession!: () => void;
+    const ended = new Promise<void>((r) => (endSession = r));
+    const fuse = new Fuse(mountpoint, ops, {
+      // Every operation is answered by src/fuse/adapter.ts within its own
+      // deadline; fuse-native's blanket one would cut off a big listing.
+      timeout: false,
+      allowOther: opts.allowOther,
+      fsname: opts.fsname,
+      subtype: "som",
+      maxRead: 128 * 1024,
+      debug: opts.debug && process.env.SOM_FUSE_DEBUG === "1",
+      // Objects are immutable per generation: the kernel may keep pages
+      // until an open sees a changed mtime or size (auto_cache).
+      autoCache: true,
+      ...(ttl > 0 ? { attrTimeout: ttl, entryTimeout: ttl } : {}),
+      onSessionEnd: () => endSession(),
+    });
+    // fuse-native builds its -o string from a fixed set of options; these are
+    // not among them. Reads arrive 128 KiB at a time (libfuse 2's ceiling); a
+    // larger kernel read-ahead lets several be in flight for one reader.
+    const extra = ["ro", "default_permissions", `negative_timeout=${opts.negativeTtlSeconds}`, `max_readahead=${MAX_READAHEAD}`];
+    const base = fuse._fuseOptions.bind(fuse);
+    fuse._fuseOptions = () => {
+      const b = base();
+      return b ? `${b},${extra.join(",")}` : `-o${extra.join(",")}`;
+    };
     await new Promise<void>((resolvePromise, reject) => {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
-    return new FuseMount(mountpoint, log);
+    return new FuseMount(mountpoint, log, ended);
   }
 
   /** Detaches the mount; open files finish, new opens see the directory beneath. */
@@ -101,15 +102,25 @@ export class FuseMount {
     this.log.info(`unmounted ${this.mountpoint}`);
   }
 
-  /** Resolves when the mount disappears from under the daemon (som umount, fusermount -u). */
-  async whenGone(pollMs = 1000): Promise<void> {
-    for (;;) {
-      await new Promise((r) => setTimeout(r, pollMs));
-      if (this.closed) return;
-      if (!(await fuseMountAt(this.mountpoint))) {
-        this.closed = true;
-        return;
-      }
+  /**
+   * Resolves when the FUSE session is over. `openFiles` is asked once the
+   * mount has left the mount table while the session goes on (a lazy
+   * unmount with files open), to say what the daemon is still doing.
+   */
+  async whenGone(openFiles: () => number, pollMs = 1000): Promise<void> {
+    let detached = false;
+    const poll = setInterval(() => {
+      if (detached || this.closed) return;
+      void fuseMountAt(this.mountpoint).then((m) => {
+        if (m || detached || this.sessionEnded) return;
+        detached = true;
+        this.log.info(`${this.mountpoint} was unmounted; serving the ${openFiles()} files still open until they are closed`);
+      });
+    }, pollMs);
+    try {
+      await this.ended;
+    } finally {
+      clearInterval(poll);
     }
   }
 }

@@ -8,7 +8,7 @@ import { collectionKey, entityPrefix } from "../metadata/som-model.js";
 import { renderSidecar } from "../metadata/sidecar.js";
 import { isValidName } from "../namespace/namespace.js";
 import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
-import { listFast } from "../storage/paging.js";
+import { listEverything } from "../listing/parallel-lister.js";
 import { unsafePathReason } from "./safe-path.js";
 
 export interface GetQuery {
@@ -56,6 +56,9 @@ export interface GetPlan {
 
 export class NothingFoundError extends Error {}
 
+/** List requests in flight per entity listing (an entity of 10,000 images is 10 pages). */
+const LIST_CONCURRENCY = 16;
+
 /** An entity's objects (recursive listing) and records (one ancestor query), fetched together. */
 interface EntityContents {
   objects: Promise<ObjectInfo[]>;
@@ -63,7 +66,7 @@ interface EntityContents {
 }
 
 function fetchEntity(store: ObjectStore, metadata: MetadataSource, q: GetQuery, e: string): EntityContents {
-  const objects = listFast(store, { prefix: entityPrefix(q.prefix, q.collection, e) }).then((r) => r.objects);
+  const objects = listEverything(store, { prefix: entityPrefix(q.prefix, q.collection, e) }, LIST_CONCURRENCY).then((r) => r.objects);
   const records = metadata.query({ ancestor: [...collectionKey(q.collection), { kind: "Entity", name: e }] });
   // Awaited later, or never if this was a wrong guess: don't let a failure go unhandled meanwhile.
   objects.catch(() => undefined);

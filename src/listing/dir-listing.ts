@@ -28,6 +28,8 @@ export class DirListing {
     readonly prefix: string,
     /** Called whenever the entry count grows (the cache accounts for it). */
     private readonly onGrow?: (entries: number) => void,
+    /** Called when a directory shadows a file of the same name. */
+    private readonly onShadow?: (name: string) => void,
   ) {}
 
   /** Appends the next page's entries (the first one skipped if it repeats the last delivered). */
@@ -41,6 +43,7 @@ export class DirListing {
       if (at) {
         at.chunk.flags[at.index] = at.chunk.flags[at.index]! | HIDDEN;
         this.hidden++;
+        this.onShadow?.(chunk.names[i]!);
       }
     }
     this.starts.push(this.total);
@@ -165,12 +168,14 @@ export class DirListing {
    */
   lookup(name: string): PackedEntry | null | undefined {
     const dir = this.findEntry(name, true);
-    if (dir) return dir;
+    if (dir) return dir.chunk.entry(dir.index);
     if (!this.done && !this.pastDirTwin(name)) return undefined;
-    return this.findEntry(name, false) ?? null;
+    const file = this.findEntry(name, false);
+    return file ? file.chunk.entry(file.index) : null;
   }
 
-  private findEntry(name: string, dir: boolean): PackedEntry | undefined {
+  /** Where the visible entry with this key is: its chunk, index in it, and position. */
+  private findEntry(name: string, dir: boolean): { chunk: EntryChunk; index: number; pos: number } | undefined {
     const key = dir ? `${name}/` : name;
     // The chunk whose key span holds `key`: the last one starting at or below it.
     let lo = 0;
@@ -183,8 +188,22 @@ export class DirListing {
       else hi = mid - 1;
     }
     const chunk = this.chunks[lo]!;
-    const i = chunk.find(name, dir);
-    return i >= 0 && !(chunk.flags[i]! & HIDDEN) ? chunk.entry(i) : undefined;
+    const index = chunk.find(name, dir);
+    if (index < 0 || chunk.flags[index]! & HIDDEN) return undefined;
+    return { chunk, index, pos: this.starts[lo]! + index };
+  }
+
+  /** Position of the visible entry `name` (directory first), or -1. */
+  positionOf(name: string): number {
+    return (this.findEntry(name, true) ?? this.findEntry(name, false))?.pos ?? -1;
+  }
+
+  /** The visible entry at a settled position, or undefined. */
+  entryAt(pos: number): PackedEntry | undefined {
+    if (pos < 0 || pos >= this.total) return undefined;
+    const { chunk, index } = this.locate(pos);
+    if (index < chunk.start || chunk.flags[index]! & HIDDEN) return undefined;
+    return chunk.entry(index);
   }
 
   /** Every visible entry in listing order (complete listings). */

@@ -126,29 +126,40 @@ export function packPage(page: ListPage, opts: PackOptions): EntryChunk {
     const takeObject = d >= dirs.length || (o < objects.length && compareUtf8(objects[o]!.name, dirs[d]!) < 0);
     if (takeObject) {
       const obj = objects[o++]!;
-      // A fresh string, not a slice: a slice would keep the full object name alive.
-      chunk.names[i] = flat(obj.name.slice(prefix.length));
-      chunk.sizes[i] = obj.size;
-      chunk.mtimes[i] = obj.updated.getTime();
-      const g = Number(obj.generation);
-      if (Number.isSafeInteger(g) && String(g) === obj.generation) chunk.generations[i] = g;
-      else {
-        chunk.generations[i] = Number.NaN;
-        (chunk.oddGenerations ??= new Map()).set(i, obj.generation);
-      }
-      const crc = obj.crc32c === undefined ? undefined : decodeCrc(obj.crc32c);
-      if (crc !== undefined) {
-        chunk.crcs[i] = crc;
-        chunk.flags[i] = HAS_CRC;
-      }
+      setFile(chunk, i, obj.name.slice(prefix.length), obj);
     } else {
       const p = dirs[d++]!;
-      chunk.names[i] = flat(p.slice(prefix.length, -1));
-      chunk.flags[i] = DIR;
+      setDir(chunk, i, p.slice(prefix.length, -1));
     }
     i++;
   }
   return chunk;
+}
+
+/** Makes entry i the file `name` (an object directly in the directory). */
+export function setFile(chunk: EntryChunk, i: number, name: string, obj: ObjectInfo): void {
+  // A fresh string, not a slice: a slice would keep the full object name alive.
+  chunk.names[i] = flat(name);
+  chunk.sizes[i] = obj.size;
+  chunk.mtimes[i] = obj.updated.getTime();
+  const g = Number(obj.generation);
+  if (Number.isSafeInteger(g) && String(g) === obj.generation) chunk.generations[i] = g;
+  else {
+    chunk.generations[i] = Number.NaN;
+    (chunk.oddGenerations ??= new Map()).set(i, obj.generation);
+  }
+  const crc = obj.crc32c === undefined ? undefined : decodeCrc(obj.crc32c);
+  chunk.flags[i] = 0;
+  if (crc !== undefined) {
+    chunk.crcs[i] = crc;
+    chunk.flags[i] = HAS_CRC;
+  }
+}
+
+/** Makes entry i the sub-directory `name`. */
+export function setDir(chunk: EntryChunk, i: number, name: string): void {
+  chunk.names[i] = flat(name);
+  chunk.flags[i] = DIR;
 }
 
 /**

@@ -84,8 +84,8 @@ export interface SplitPlan {
 /**
  * Cuts [lo, hi) — hi undefined means the end of the listing prefix — given
  * that the range's first page held `pageEntries` names from `first` to lo.
- * At most `maxPieces` pieces; at least two, since a first page that was not
- * the last says at least one more page remains.
+ * At most `maxPieces` pieces; one (no split) when the rest looks smaller
+ * than a page.
  */
 export function planSplit(opts: {
   prefix: string;
@@ -96,6 +96,13 @@ export function planSplit(opts: {
   pageEntries: number;
   pageSize: number;
   maxPieces: number;
+  /**
+   * Most pieces for an open-ended rest (hi undefined). Its estimate can't
+   * tell a uniform million UUIDs from a few sequential names ("f0000" ..
+   * "f1199" look the same on a first page), so it fans out less; its pieces
+   * are bounded and estimate well when they split in turn.
+   */
+  maxTailPieces: number;
 }): SplitPlan {
   const { prefix, first, lo, hi } = opts;
   // Work below the characters every key of the range shares.
@@ -110,7 +117,9 @@ export function planSplit(opts: {
   const remaining = Math.max(0, fHi - fLo);
   const perPage = Math.max(1, opts.pageEntries) / opts.pageSize;
   const estimatedPages = covered > 0 ? (remaining / covered) * perPage : opts.maxPieces;
-  const pieces = Math.max(2, Math.min(opts.maxPieces, Math.ceil(estimatedPages)));
+  const cap = hi === undefined ? Math.min(opts.maxPieces, opts.maxTailPieces) : opts.maxPieces;
+  // Pieces aimed at 80% of a page: one that overflows costs two more requests.
+  const pieces = estimatedPages <= 0.8 ? 1 : Math.max(2, Math.min(cap, Math.ceil(estimatedPages / 0.8)));
   const base = a.chars.length + 1;
   // Enough characters to tell the cuts apart at this spacing, and a couple more.
   const len = Math.min(a.digits, Math.max(1, Math.ceil(Math.log(pieces / Math.max(remaining, 1e-15)) / Math.log(base)) + 2));

@@ -55,6 +55,20 @@ export class ListingCache {
 
   constructor(private readonly store: ObjectStore, private readonly opts: ListingCacheOptions) {}
 
+  /** The limiter all list requests of this mount go through (walks share it). */
+  get limiter(): PriorityLimiter {
+    return this.opts.limiter;
+  }
+
+  get maxPieces(): number {
+    return this.opts.maxPieces;
+  }
+
+  /** A new listing's place in the request queue. */
+  nextSeq(): number {
+    return this.seq++;
+  }
+
   /** Entries held now. */
   get size(): number {
     return this.entries;
@@ -77,7 +91,8 @@ export class ListingCache {
   list(prefix: string, tier = FOREGROUND): DirListing {
     const cached = this.peek(prefix);
     if (cached && !cached.error) return cached;
-    const listing = new DirListing(prefix, (n) => this.grew(n));
+    const listing = new DirListing(prefix, (n) => this.grew(n), (name) => this.opts.log.warn(
+      `gs://${this.store.bucket}/${printable(prefix + name)} is both an object and a prefix; showing the directory`));
     const slot: Slot = { listing, expires: Number.POSITIVE_INFINITY };
     this.slots.set(prefix, slot);
     this.stats.listings++;
@@ -139,7 +154,7 @@ export class ListingCache {
     let entries = 0;
     let requests = 0;
     await listOrdered(this.store, { prefix, delimiter: "/" }, {
-      limiter: this.opts.limiter, tier, seq: this.seq++, maxPieces: this.opts.maxPieces, pageSize: 1000,
+      limiter: this.opts.limiter, tier, seq: this.nextSeq(), maxPieces: this.opts.maxPieces, pageSize: 1000,
       onProgress: (n, r) => {
         entries = n;
         requests = r;

@@ -17,10 +17,13 @@
 // start is inclusive) and a prefix whose objects straddle a cut. Both show
 // up as a page's first entry equal to the previous page's last, and are
 // dropped there.
-import type { ListPage, ObjectStore } from "../storage/object-store.js";
-import type { Priority, PriorityLimiter } from "../util/limiter.js";
+import type { ListPage, ObjectInfo, ObjectStore } from "../storage/object-store.js";
+import { PriorityLimiter, type Priority } from "../util/limiter.js";
 import { compareUtf8, prefixEnd } from "./key-order.js";
 import { planSplit } from "./key-space.js";
+
+/** See planSplit's maxTailPieces. */
+const TAIL_PIECES = 16;
 
 export interface RangeQuery {
   prefix: string;
@@ -36,7 +39,7 @@ export interface ParallelListOptions {
   /** Requests waiting for this listing are ordered by tier (0 = someone waits), then seq. */
   tier: number;
   seq: number;
-  /** Most pieces one range is cut into. */
+  /** Most pieces one range is cut into (16 at most for the open-ended rest of a listing). */
   maxPieces: number;
   /** Entries per full page: GCS's 1,000, or fewer (asked for with maxResults). */
   pageSize: number;
@@ -124,7 +127,7 @@ export async function listOrdered<C>(
         const plan = planSplit({
           prefix: q.prefix, first: keys.first!.key, lo: rest, hi: end,
           sample: [...page.objects.map((o) => o.name), ...page.prefixes],
-          pageEntries: keys.count, pageSize: opts.pageSize, maxPieces: opts.maxPieces,
+          pageEntries: keys.count, pageSize: opts.pageSize, maxPieces: opts.maxPieces, maxTailPieces: TAIL_PIECES,
         });
         const bounds = [rest, ...plan.splits];
         for (let i = 0; i < bounds.length; i++) pieces.push(fetchRange(bounds[i], i + 1 < bounds.length ? bounds[i + 1] : end));
@@ -154,4 +157,28 @@ export async function listOrdered<C>(
     failed = true;
     throw err;
   }
+}
+
+export interface Listing {
+  objects: ObjectInfo[];
+  prefixes: string[];
+}
+
+/** A whole listing, fetched in parallel: exactly what paging through it gives, in the same order. */
+export async function listEverything(store: ObjectStore, q: RangeQuery, concurrency: number, maxPieces = 64): Promise<Listing> {
+  const out: Listing = { objects: [], prefixes: [] };
+  await listOrdered(store, q, { limiter: new PriorityLimiter(concurrency, compareUtf8), tier: 0, seq: 0, maxPieces, pageSize: 1000 }, (page) => page, (page, dropFirst) => {
+    // The dropped entry is the page's first in key order: an object, or a prefix.
+    let skipObject = false;
+    let skipPrefix = false;
+    if (dropFirst) {
+      const o = page.objects[0]?.name;
+      const p = page.prefixes[0];
+      if (p === undefined || (o !== undefined && compareUtf8(o, p) < 0)) skipObject = true;
+      else skipPrefix = true;
+    }
+    for (let i = skipObject ? 1 : 0; i < page.objects.length; i++) out.objects.push(page.objects[i]!);
+    for (let i = skipPrefix ? 1 : 0; i < page.prefixes.length; i++) out.prefixes.push(page.prefixes[i]!);
+  });
+  return out;
 }

@@ -1,3 +1,5 @@
+import type { Directory } from "./directory.js";
+
 // What a mount shows: paths to entries. A Namespace maps the filesystem tree
 // onto objects (the raw prefix tree here; the som collection/entity layout
 // adds generated sidecar files as inline entries).
@@ -33,8 +35,16 @@ export type Entry = FileEntry | DirEntry;
 export interface Namespace {
   /** The entry at an absolute mount path ("/", "/a/b"), or undefined if there is none. */
   lookup(path: string): Promise<Entry | undefined>;
-  /** Children of a directory. Throws FsError ENOENT/ENOTDIR. */
-  readdir(path: string): Promise<Map<string, Entry>>;
+  /** Children of a directory, complete. Throws FsError ENOENT/ENOTDIR. */
+  readdir(path: string): Promise<Directory>;
+  /** The same, possibly still arriving: a streaming readdir can start on it at once. */
+  opendir(path: string): Promise<Directory>;
+  /**
+   * A recursive walk (find, du, cp -r) is going through `path`'s
+   * sub-directories in order and has reached `child`: the layout may list
+   * the rest of the sub-tree ahead of it.
+   */
+  walking?(path: string, child: string): void;
 }
 
 /** Splits "/a/b" into ["a", "b"]; "/" into []. */

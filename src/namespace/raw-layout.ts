@@ -1,20 +1,29 @@
 // The raw layout: object names split on "/" are paths (Imaging Data Commons
 // buckets are <series_uuid>/<instance_uuid>.dcm). Directories are listed one
-// level at a time with a delimiter, every page, and the listing supplies each
-// child's size and mtime, so `ls -l`/`find` make no request per file.
+// level at a time with a delimiter, in parallel key ranges (listing/), and
+// the listing supplies each child's size and mtime, so `ls -l`/`find` make
+// no request per file.
 //
-// Lookups are answered from a cached parent listing when there is one;
-// otherwise by a directed lookup (object stat + a one-result listing of
-// "name/" in parallel), so `cat a/b/c` does not list huge parents. Listings and
-// positive lookups live for the metadata TTL, misses for the shorter negative
-// TTL (shells and viewers probe many names that don't exist).
+// Lookups are answered from the parent's listing when it is cached (or has
+// already settled the name, while still arriving); otherwise by a directed
+// lookup (object stat + a one-result listing of "name/" in parallel), so
+// `cat a/b/c` does not list huge parents. Listings and positive lookups live
+// for the metadata TTL, misses for the shorter negative TTL (shells and
+// viewers probe many names that don't exist).
 import { LRUCache } from "lru-cache";
+import { FsError } from "../fs/errors.js";
+import type { DirListing } from "../listing/dir-listing.js";
+import { compareUtf8 } from "../listing/key-order.js";
+import { BACKGROUND, FOREGROUND, ListingCache } from "../listing/listing-cache.js";
+import { defaultListingOptions, type ListingOptions } from "../listing/listing-options.js";
+import { Walker } from "../listing/walker.js";
 import { NotFoundError } from "../storage/errors.js";
 import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
-import { listFast } from "../storage/paging.js";
 import type { Clock } from "../util/clock.js";
+import { PriorityLimiter } from "../util/limiter.js";
 import type { Logger } from "../util/log.js";
-import { FsError } from "../fs/errors.js";
+import { printable } from "../util/printable.js";
+import { ListingDirectory, type Directory } from "./directory.js";
 import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type Namespace } from "./namespace.js";
 
 export interface RawLayoutOptions {
@@ -26,6 +35,7 @@ export interface RawLayoutOptions {
   log: Logger;
   /** mtime shown for directories that have no placeholder object. */
   mountTime: Date;
+  listing?: Partial<ListingOptions>;
 }
 
 export function normalizePrefix(prefix: string | undefined): string {
@@ -41,17 +51,20 @@ export function fileEntry(o: ObjectInfo): FileEntry {
 }
 
 export class RawLayout implements Namespace {
-  private readonly listings: LRUCache<string, Map<string, Entry>>;
+  readonly listings: ListingCache;
+  private readonly walker: Walker;
   private readonly lookups: LRUCache<string, Entry | "missing">;
-  private readonly inflight = new Map<string, Promise<Map<string, Entry>>>();
   private readonly dirEntry: DirEntry;
 
   constructor(private readonly store: ObjectStore, private readonly opts: RawLayoutOptions) {
-    const perf = { now: () => opts.clock.now() };
+    const l = { ...defaultListingOptions, ...opts.listing };
+    this.listings = new ListingCache(store, {
+      ttlMs: Math.max(1, opts.metadataTtlMs), entryBudget: l.entryBudget, limiter: new PriorityLimiter(l.concurrency, compareUtf8),
+      maxPieces: l.maxPieces, clock: opts.clock, log: opts.log, progressEveryMs: l.progressEveryMs, valid: isValidName,
+    });
+    this.walker = new Walker(store, this.listings, { aheadEntries: l.walkAheadEntries, log: opts.log, valid: isValidName });
     // ttlResolution 0: ask the (injected) clock every time instead of caching "now" on a timer.
-    const timing = { perf, ttlResolution: 0 };
-    this.listings = new LRUCache({ max: 4096, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
-    this.lookups = new LRUCache({ max: 65536, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
+    this.lookups = new LRUCache({ max: 65536, ttl: Math.max(1, opts.metadataTtlMs), perf: { now: () => opts.clock.now() }, ttlResolution: 0 });
     this.dirEntry = { kind: "dir", mtime: opts.mountTime };
   }
 
@@ -60,51 +73,46 @@ export class RawLayout implements Namespace {
     return segments.length ? `${this.opts.prefix}${segments.join("/")}/` : this.opts.prefix;
   }
 
-  async readdir(path: string): Promise<Map<string, Entry>> {
+  private async checkDir(segments: string[], path: string): Promise<void> {
+    if (segments.length === 0) return;
+    const e = await this.lookup(path);
+    if (!e) throw new FsError("ENOENT", `no such directory: ${path}`);
+    if (e.kind !== "dir") throw new FsError("ENOTDIR", `not a directory: ${path}`);
+  }
+
+  async readdir(path: string): Promise<Directory> {
     const segments = splitPath(path);
-    if (segments.length) {
-      const e = await this.lookup(path);
-      if (!e) throw new FsError("ENOENT", `no such directory: ${path}`);
-      if (e.kind !== "dir") throw new FsError("ENOTDIR", `not a directory: ${path}`);
-    }
+    await this.checkDir(segments, path);
     return this.listPrefix(this.dirPrefix(segments));
   }
 
-  /** The children of an object-name prefix, without checking that it exists (empty if nothing is there). */
-  listPrefix(prefix: string): Promise<Map<string, Entry>> {
-    const cached = this.listings.get(prefix);
-    if (cached) return Promise.resolve(cached);
-    let p = this.inflight.get(prefix);
-    if (!p) {
-      p = this.fetchDir(prefix).finally(() => this.inflight.delete(prefix));
-      this.inflight.set(prefix, p);
-    }
-    return p;
+  async opendir(path: string): Promise<Directory> {
+    const segments = splitPath(path);
+    await this.checkDir(segments, path);
+    return new ListingDirectory(this.listings.list(this.dirPrefix(segments), FOREGROUND), this.dirEntry);
   }
 
-  private async fetchDir(prefix: string): Promise<Map<string, Entry>> {
-    const { objects, prefixes } = await listFast(this.store, { prefix, delimiter: "/" });
-    const children = new Map<string, Entry>();
-    for (const o of objects) {
-      const name = o.name.slice(prefix.length);
-      if (name === "") continue; // the directory's own placeholder object "dir/"
-      if (!isValidName(name)) {
-        this.opts.log.debug(`skipping object with a name no file can have: ${JSON.stringify(o.name)}`);
-        continue;
-      }
-      children.set(name, fileEntry(o));
+  /** The complete children of an object-name prefix, without checking that it exists (empty if nothing is there). */
+  async listPrefix(prefix: string, background = false): Promise<ListingDirectory> {
+    const tier = background ? BACKGROUND : FOREGROUND;
+    const pending = this.listings.peek(prefix) ? undefined : this.walker.pending(prefix);
+    let listing: DirListing;
+    try {
+      listing = await (pending ?? this.listings.list(prefix, tier)).whenComplete();
+    } catch (err) {
+      if (!pending) throw err;
+      listing = await this.listings.list(prefix, tier).whenComplete(); // the walk failed; list it alone
     }
-    for (const p of prefixes) {
-      const name = p.slice(prefix.length, -1);
-      if (!isValidName(name)) {
-        this.opts.log.debug(`skipping prefix with a name no directory can have: ${JSON.stringify(p)}`);
-        continue;
-      }
-      if (children.has(name)) this.opts.log.warn(`gs://${this.store.bucket}/${p.slice(0, -1)} is both an object and a prefix; showing the directory`);
-      children.set(name, this.dirEntry);
-    }
-    this.listings.set(prefix, children);
-    return children;
+    return new ListingDirectory(listing, this.dirEntry);
+  }
+
+  walking(path: string, child: string): void {
+    this.walkPrefix(this.dirPrefix(splitPath(path)), child);
+  }
+
+  /** A walk through the directory at object-name prefix `prefix` reached its sub-directory `child`. */
+  walkPrefix(prefix: string, child: string): void {
+    this.walker.walk(prefix, child);
   }
 
   async lookup(path: string): Promise<Entry | undefined> {
@@ -113,8 +121,11 @@ export class RawLayout implements Namespace {
     const name = segments[segments.length - 1]!;
     if (!isValidName(name)) return undefined;
     const parentPrefix = this.dirPrefix(segments.slice(0, -1));
-    const listing = this.listings.get(parentPrefix);
-    if (listing) return listing.get(name);
+    const listing: DirListing | undefined = this.listings.peek(parentPrefix) ?? this.walker.pending(parentPrefix);
+    if (listing && !listing.error) {
+      const known = listing.lookup(name);
+      if (known !== undefined) return known ? new ListingDirectory(listing, this.dirEntry).toEntry(known) : undefined;
+    }
 
     const objectName = parentPrefix + name;
     const cached = this.lookups.get(objectName);
@@ -135,7 +146,7 @@ export class RawLayout implements Namespace {
     ]);
     let entry: Entry | undefined;
     if (asDir.objects.length > 0 || asDir.prefixes.length > 0) {
-      if (object) this.opts.log.warn(`gs://${this.store.bucket}/${objectName} is both an object and a prefix; showing the directory`);
+      if (object) this.opts.log.warn(`gs://${this.store.bucket}/${printable(objectName)} is both an object and a prefix; showing the directory`);
       entry = this.dirEntry;
     } else if (object) {
       entry = fileEntry(object);

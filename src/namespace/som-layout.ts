@@ -21,6 +21,7 @@ import { renderSidecar } from "../metadata/sidecar.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
+import { MapDirectory, type Directory } from "./directory.js";
 import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type Namespace } from "./namespace.js";
 import { RawLayout, type RawLayoutOptions } from "./raw-layout.js";
 
@@ -38,8 +39,8 @@ type RecordSet = Map<string, MetadataRecord>;
 
 export class SomLayout implements Namespace {
   private readonly raw: RawLayout;
-  private readonly listings: LRUCache<string, Map<string, Entry>>;
-  private readonly inflight = new Map<string, Promise<Map<string, Entry>>>();
+  private readonly listings: LRUCache<string, MapDirectory>;
+  private readonly inflight = new Map<string, Promise<MapDirectory>>();
   private readonly recordSets: LRUCache<string, RecordSet>;
   private readonly recordsInflight = new Map<string, Promise<RecordSet | undefined>>();
   private readonly dirEntry: DirEntry;
@@ -77,7 +78,7 @@ export class SomLayout implements Namespace {
     return (await this.listing(parent)).get(name);
   }
 
-  async readdir(path: string): Promise<Map<string, Entry>> {
+  async readdir(path: string): Promise<Directory> {
     const segments = splitPath(path);
     if (segments.length > 0) {
       const e = await this.lookup(path);
@@ -87,7 +88,16 @@ export class SomLayout implements Namespace {
     return this.listing(segments);
   }
 
-  private listing(segments: string[]): Promise<Map<string, Entry>> {
+  /** Merged listings need both sources whole, so an open directory is a complete one. */
+  opendir(path: string): Promise<Directory> {
+    return this.readdir(path);
+  }
+
+  walking(path: string, child: string): void {
+    this.raw.walkPrefix(this.rawPrefix(splitPath(path)), child);
+  }
+
+  private listing(segments: string[]): Promise<MapDirectory> {
     const key = segments.join("\0");
     const cached = this.listings.get(key);
     if (cached) return Promise.resolve(cached);
@@ -99,22 +109,23 @@ export class SomLayout implements Namespace {
     return p;
   }
 
-  private async buildListing(segments: string[]): Promise<Map<string, Entry>> {
+  private async buildListing(segments: string[]): Promise<MapDirectory> {
     const prefix = this.rawPrefix(segments);
     const [children, records] = await Promise.all([this.raw.listPrefix(prefix), this.records(segments)]);
-    const merged = new Map(children);
+    const merged = new Map(children.entries());
     if (records) {
       if (segments.length < 2) this.mergeContainers(merged, children, records);
       else this.mergeObjectRecords(merged, children, records, prefix);
     }
     // Without the records this listing is incomplete: keep it only briefly.
     const incomplete = this.opts.metadata !== undefined && records === undefined;
-    this.listings.set(segments.join("\0"), merged, incomplete ? { ttl: Math.max(1, this.opts.negativeTtlMs) } : {});
-    return merged;
+    const dir = new MapDirectory(merged);
+    this.listings.set(segments.join("\0"), dir, incomplete ? { ttl: Math.max(1, this.opts.negativeTtlMs) } : {});
+    return dir;
   }
 
   /** Root and collection directories: a directory for every record (union), plus its sidecar. */
-  private mergeContainers(merged: Map<string, Entry>, children: Map<string, Entry>, records: RecordSet): void {
+  private mergeContainers(merged: Map<string, Entry>, children: Directory, records: RecordSet): void {
     for (const [name, record] of records) {
       if (!isValidName(name) || !isValidName(name + SIDECAR_SUFFIX)) {
         this.opts.log.debug(`record ${JSON.stringify(name)} has a name no directory can have; not shown`);
@@ -128,8 +139,8 @@ export class SomLayout implements Namespace {
   }
 
   /** Entity directories and below: a sidecar for each object that has a record. */
-  private mergeObjectRecords(merged: Map<string, Entry>, children: Map<string, Entry>, records: RecordSet, prefix: string): void {
-    for (const [name, entry] of children) {
+  private mergeObjectRecords(merged: Map<string, Entry>, children: Directory, records: RecordSet, prefix: string): void {
+    for (const [name, entry] of children.entries()) {
       if (entry.kind !== "file" || entry.source.kind !== "object") continue;
       const record = records.get(entry.source.name);
       if (record) this.addSidecar(merged, children, name, record);
@@ -142,9 +153,9 @@ export class SomLayout implements Namespace {
     }
   }
 
-  private addSidecar(merged: Map<string, Entry>, children: Map<string, Entry>, name: string, record: MetadataRecord): void {
+  private addSidecar(merged: Map<string, Entry>, children: Directory, name: string, record: MetadataRecord): void {
     const sidecar = name + SIDECAR_SUFFIX;
-    if (children.has(sidecar)) {
+    if (children.get(sidecar)) {
       this.opts.log.debug(`a real object is named ${JSON.stringify(sidecar)}; it is shown instead of the record's sidecar`);
       return;
     }

@@ -7,16 +7,17 @@
 // worth; the reader's budget keeps it inside --cache-size.
 //
 // Walking a tree (find, du, cp -r of a study) is the same pattern one level
-// up: when sibling directories are listed in order, the next ones are
-// listed ahead.
-import type { Entry, Namespace } from "../namespace/namespace.js";
+// up: when sibling directories are opened in order, the layout is told
+// (Namespace.walking) and lists the rest of the sub-tree ahead in one pass;
+// a layout that can't gets the next few siblings listed ahead instead.
+import type { Namespace } from "../namespace/namespace.js";
 import type { Logger } from "../util/log.js";
 import type { ObjectReader, ReadTarget } from "./object-reader.js";
 import { SequenceDetector, type PrefetchPolicy } from "./prefetch-policy.js";
 
 /** How far ahead in listing order the next open may be and still count as in order. */
 const MAX_SKIP = 4;
-/** Sibling directories listed ahead of a tree walk. */
+/** Sibling directories listed ahead of a tree walk, where the layout can't walk ahead itself. */
 const DIRS_AHEAD = 8;
 /**
  * A directory with at most this many sub-directories gets them listed as soon
@@ -26,47 +27,36 @@ const DIRS_AHEAD = 8;
  */
 const SMALL_FANOUT = 16;
 
-interface Ordered {
-  names: string[];
-  index: Map<string, number>;
-}
-
 function split(path: string): [string, string] {
   const i = path.lastIndexOf("/");
   return [i <= 0 ? "/" : path.slice(0, i), path.slice(i + 1)];
 }
 
+const join = (dir: string, name: string): string => `${dir === "/" ? "" : dir}/${name}`;
+
 export class SeriesPrefetcher {
   private readonly files = new SequenceDetector(MAX_SKIP);
   private readonly dirs = new SequenceDetector(MAX_SKIP);
-  /** Listing order per listing (a new listing object after the TTL gets a new order). */
-  private readonly orders = new WeakMap<Map<string, Entry>, Ordered>();
 
   constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly policy: PrefetchPolicy, private readonly log: Logger) {}
-
-  private order(listing: Map<string, Entry>): Ordered {
-    let o = this.orders.get(listing);
-    if (!o) {
-      const names = [...listing.keys()];
-      o = { names, index: new Map(names.map((n, i) => [n, i])) };
-      this.orders.set(listing, o);
-    }
-    return o;
-  }
 
   /** A file was opened. Never throws; prefetching is best effort. */
   async opened(path: string): Promise<void> {
     try {
       const [dir, name] = split(path);
       const listing = await this.ns.readdir(dir); // cached: the open just looked the file up
-      const { names, index } = this.order(listing);
-      const i = index.get(name);
-      if (i === undefined || this.files.observe(dir, i) === 0) return;
+      const i = listing.indexOf(name);
+      if (i < 0 || this.files.observe(dir, i) === 0) return;
       const depth = this.policy.depth();
       let queued = 0;
-      for (let j = i + 1; j < names.length && queued < depth; j++) {
-        const e = listing.get(names[j]!);
-        if (e?.kind !== "file" || e.source.kind !== "object") continue;
+      for (let j = i + 1; queued < depth; j++) {
+        const child = listing.at(j);
+        if (!child) {
+          if (j >= listing.positions) break;
+          continue;
+        }
+        const e = child[1];
+        if (e.kind !== "file" || e.source.kind !== "object") continue;
         const target: ReadTarget = { ...e.source, size: e.size };
         this.reader.prefetchHead(target);
         queued++;
@@ -81,35 +71,52 @@ export class SeriesPrefetcher {
     this.ns.readdir(path).then((listing) => {
       if (levels === 0) return;
       let n = 0;
-      for (const [child, e] of listing) {
+      for (const [child, e] of listing.entries()) {
         if (e.kind !== "dir") continue;
-        this.prefetchDir(`${path}/${child}`, levels - 1);
+        this.prefetchDir(join(path, child), levels - 1);
         if (++n >= DIRS_AHEAD) break;
       }
     }, () => undefined);
   }
 
-  /** A directory was listed. Never throws. */
-  async listed(path: string, children: Map<string, Entry>): Promise<void> {
+  /** A directory was opened for reading. Never throws. */
+  async listed(path: string): Promise<void> {
     try {
-      const dirs = [...children].filter(([, e]) => e.kind === "dir");
-      if (dirs.length > 0 && dirs.length <= SMALL_FANOUT) {
-        for (const [child] of dirs) this.prefetchDir(`${path === "/" ? "" : path}/${child}`, 0);
+      if (path !== "/") await this.walkedInto(path);
+      // Small fan-out: list the few sub-directories now.
+      const listing = await this.ns.readdir(path);
+      const dirs: string[] = [];
+      for (const [child, e] of listing.entries()) {
+        if (e.kind !== "dir") continue;
+        dirs.push(child);
+        if (dirs.length > SMALL_FANOUT) return;
       }
-      if (path === "/") return;
-      const [parent, name] = split(path);
-      const listing = await this.ns.readdir(parent);
-      const { names, index } = this.order(listing);
-      const i = index.get(name);
-      if (i === undefined || this.dirs.observe(parent, i) === 0) return;
-      let queued = 0;
-      for (let j = i + 1; j < names.length && queued < DIRS_AHEAD; j++) {
-        if (listing.get(names[j]!)?.kind !== "dir") continue;
-        this.prefetchDir(`${parent === "/" ? "" : parent}/${names[j]}`, 1);
-        queued++;
-      }
+      for (const child of dirs) this.prefetchDir(join(path, child), 0);
     } catch (err) {
       this.log.debug(`directory prefetch after ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Sibling directories opened in listing order are a walk: let the layout list ahead of it. */
+  private async walkedInto(path: string): Promise<void> {
+    const [parent, name] = split(path);
+    const listing = await this.ns.readdir(parent);
+    const i = listing.indexOf(name);
+    if (i < 0 || this.dirs.observe(parent, i) === 0) return;
+    if (this.ns.walking) {
+      this.ns.walking(parent, name);
+      return;
+    }
+    let queued = 0;
+    for (let j = i + 1; queued < DIRS_AHEAD; j++) {
+      const child = listing.at(j);
+      if (!child) {
+        if (j >= listing.positions) break;
+        continue;
+      }
+      if (child[1].kind !== "dir") continue;
+      this.prefetchDir(join(parent, child[0]), 1);
+      queued++;
     }
   }
 }

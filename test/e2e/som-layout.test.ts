@@ -239,7 +239,7 @@ describe("som layout", () => {
     expect(proxy.count("runQuery")).toBe(2 + bigPages);
     const gcs = await emulatorStats(emu.url);
     expect(gcs.list).toBeGreaterThanOrEqual(1 + 1 + 2); // root, collection, and BIG: more than one page
-    expect(gcs.list).toBeLessThanOrEqual(1 + 1 + 1 + 8); // ... its first page, then at most 8 key ranges in parallel
+    expect(gcs.list).toBeLessThanOrEqual(1 + 1 + 1 + 16); // ... its first page, then at most 16 key ranges in parallel
     const sidecar = JSON.parse(await readFile(join(m.dir, C, "BIG", "img-1099.dcm.json"), "utf8")) as { n: number };
     expect(sidecar.n).toBe(1099);
     const find = await run("find", [join(m.dir, C, "BIG"), "-type", "f"]);

@@ -6,8 +6,8 @@ import { NotFoundError, BucketNotFoundError, IntegrityError } from "../../src/st
 import { sliceBytes } from "../../src/storage/bytes.js";
 import { GcsObjectStore } from "../../src/storage/gcs/gcs-object-store.js";
 import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
-import type { ObjectStore, ObjectStreamer } from "../../src/storage/object-store.js";
-import { listAll } from "../../src/storage/paging.js";
+import { listEverything } from "../../src/listing/parallel-lister.js";
+import type { ListOptions, ObjectInfo, ObjectStore, ObjectStreamer } from "../../src/storage/object-store.js";
 import { startEmulator } from "../helpers/emulator.js";
 
 const FILES: Record<string, string> = { "a/1.dcm": "one", "a/2.dcm": "two!", "a/sub/3.dcm": "three", "b.txt": "bee", "c d/#?.txt": "odd" };
@@ -20,6 +20,20 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => emu?.close());
+
+/** Follows nextPageToken to the end, as any client does. */
+async function listAll(store: ObjectStore, opts: ListOptions): Promise<{ objects: ObjectInfo[]; prefixes: string[] }> {
+  const objects: ObjectInfo[] = [];
+  const prefixes: string[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await store.list(pageToken ? { ...opts, pageToken } : opts);
+    objects.push(...page.objects);
+    prefixes.push(...page.prefixes);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return { objects, prefixes };
+}
 
 const impls: [string, () => ObjectStore & ObjectStreamer][] = [
   ["MemoryObjectStore", () => {
@@ -40,6 +54,16 @@ for (const [label, make] of impls) {
       const a = await listAll(s, { prefix: "a/", delimiter: "/" });
       expect(a.objects.map((o) => [o.name, o.size])).toEqual([["a/1.dcm", 3], ["a/2.dcm", 4]]);
       expect(a.prefixes).toEqual(["a/sub/"]);
+    });
+
+    it("lists in parallel key ranges with the same result as paging", async () => {
+      const s = make();
+      for (const q of [{ prefix: "", delimiter: "/" }, { prefix: "" }, { prefix: "a/" }]) {
+        const serial = await listAll(s, q);
+        const parallel = await listEverything(s, q, 4);
+        expect(parallel.objects.map((o) => o.name)).toEqual(serial.objects.map((o) => o.name));
+        expect(parallel.prefixes).toEqual(serial.prefixes);
+      }
     });
 
     it("stats objects and reports missing ones as NotFoundError", async () => {

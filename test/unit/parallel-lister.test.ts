@@ -130,7 +130,7 @@ describe("planSplit", () => {
   it("cuts the rest of a UUID range evenly, as many pieces as the first page's density says", () => {
     // The first 1,000 of a million UUID folders: ~999 pages remain.
     const sample = Array.from({ length: 1000 }, (_, i) => `${sortedUuid(i, 1_000_000, 7, 0)}/`);
-    const plan = planSplit({ prefix: "", first: sample[0]!, lo: sample[999]!, hi: undefined, sample, pageEntries: 1000, pageSize: 1000, maxPieces: 64 });
+    const plan = planSplit({ prefix: "", first: sample[0]!, lo: sample[999]!, hi: undefined, sample, pageEntries: 1000, pageSize: 1000, maxPieces: 64, maxTailPieces: 64 });
     expect(plan.estimatedPages).toBeGreaterThan(800);
     expect(plan.estimatedPages).toBeLessThan(2000);
     expect(plan.splits.length).toBe(63);
@@ -144,7 +144,7 @@ describe("planSplit", () => {
     fc.assert(fc.property(hex(6), hex(6), fc.integer({ min: 2, max: 50 }), (a, b, n) => {
       const [lo, hi] = compareUtf8(a, b) < 0 ? [a, b] : [b, a];
       if (lo === hi) return;
-      const { splits } = planSplit({ prefix: "", first: "", lo, hi, sample: [lo, hi], pageEntries: 1000, pageSize: 1000, maxPieces: n });
+      const { splits } = planSplit({ prefix: "", first: "", lo, hi, sample: [lo, hi], pageEntries: 1000, pageSize: 1000, maxPieces: n, maxTailPieces: n });
       let prev = lo;
       for (const s of splits) {
         expect(compareUtf8(s, prev)).toBeGreaterThan(0);

@@ -65,7 +65,7 @@ describe("series prefetch", () => {
     const { store, fs } = setup({ depth: 3 });
     const files = Array.from({ length: 10 }, (_, i) => `s/f${i}.dcm`);
     files.forEach((f, i) => store.put(f, bytes(80, i)));
-    await fs.readdir("/s");
+    await fs.list("/s");
     const readFile = async (i: number): Promise<Buffer> => {
       const fd = await fs.open(`/${files[i]}`, 0);
       const b = await fs.read(fd, 0, 80);
@@ -86,7 +86,7 @@ describe("series prefetch", () => {
   it("stays inside its budget of unread bytes", async () => {
     const { store, fs, cache } = setup({ depth: 8, budget: 200 });
     Array.from({ length: 10 }, (_, i) => store.put(`s/f${i}.dcm`, bytes(80, i)));
-    await fs.readdir("/s");
+    await fs.list("/s");
     for (const i of [0, 1]) await fs.read(await fs.open(`/s/f${i}.dcm`, 0), 0, 80);
     await settle();
     expect(cache.stats.unread).toBeLessThanOrEqual(200);
@@ -96,12 +96,12 @@ describe("series prefetch", () => {
   it("lists the next sibling directories ahead of a tree walk", async () => {
     const { store, fs } = setup();
     for (let d = 0; d < 6; d++) store.put(`t/d${d}/x`, "x");
-    await fs.readdir("/t");
-    await fs.readdir("/t/d0");
-    await fs.readdir("/t/d1");
+    await fs.list("/t");
+    await fs.list("/t/d0");
+    await fs.list("/t/d1");
     await settle();
     const lists = store.calls.list;
-    for (let d = 2; d < 6; d++) await fs.readdir(`/t/d${d}`);
+    for (let d = 2; d < 6; d++) await fs.list(`/t/d${d}`);
     expect(store.calls.list).toBe(lists); // all answered from listings made ahead
   });
 });

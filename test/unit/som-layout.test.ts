@@ -7,6 +7,7 @@ import { SomLayout, detectLayout } from "../../src/namespace/som-layout.js";
 import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { MemoryLogger } from "../../src/util/log.js";
+import { names } from "../helpers/dirs.js";
 
 let store: MemoryObjectStore;
 let meta: MemoryMetadata;
@@ -56,11 +57,11 @@ describe("SomLayout", () => {
   it("shows collections and entities as the union of objects and records, with sidecars", async () => {
     const ns = layout();
     const root = await ns.readdir("/");
-    expect([...root.keys()].sort()).toEqual(["Empty", "Empty.json", "IRB1", "IRB1.json"]);
+    expect(names(root).sort()).toEqual(["Empty", "Empty.json", "IRB1", "IRB1.json"]);
     expect(root.get("Empty")?.kind).toBe("dir");
     expect(root.get("IRB1.json")?.mtime).toEqual(new Date(5000));
     const irb = await ns.readdir("/IRB1");
-    expect([...irb.keys()].sort()).toEqual(["Ghost", "Ghost.json", "P1", "P1.json", "P2"]);
+    expect(names(irb).sort()).toEqual(["Ghost", "Ghost.json", "P1", "P1.json", "P2"]);
     expect((await ns.readdir("/Empty")).size).toBe(0);
     expect((await ns.readdir("/IRB1/Ghost")).size).toBe(0);
   });
@@ -68,14 +69,14 @@ describe("SomLayout", () => {
   it("names sidecars by the full file name, skips orphans and lets a real object win", async () => {
     const ns = layout();
     const p1 = await ns.readdir("/IRB1/P1");
-    expect([...p1.keys()].sort()).toEqual([
+    expect(names(p1).sort()).toEqual([
       "1.2.840.99.1.dcm", "1.2.840.99.1.dcm.json", "clash.dcm", "clash.dcm.json", "report.txt", "report.txt.json", "sub",
     ]);
     const real = p1.get("clash.dcm.json");
     expect(real?.kind === "file" && real.source.kind).toBe("object");
     expect(JSON.parse(text(p1.get("1.2.840.99.1.dcm.json")))).toEqual({ Modality: "CT", uid: "Collection/IRB1/Entity/P1/1.2.840.99.1.dcm" });
     expect(log.lines.some((l) => l.includes("gone.dcm has no object"))).toBe(true);
-    expect([...(await ns.readdir("/IRB1/P1/sub")).keys()].sort()).toEqual(["deep.dcm", "deep.dcm.json"]);
+    expect(names((await ns.readdir("/IRB1/P1/sub"))).sort()).toEqual(["deep.dcm", "deep.dcm.json"]);
   });
 
   it("makes one query per listing and shares the entity's query with its sub-directories", async () => {
@@ -95,8 +96,8 @@ describe("SomLayout", () => {
 
   it("hides the tree outside Collection/ and has no sidecars without a project", async () => {
     const ns = layout(false);
-    expect([...(await ns.readdir("/")).keys()]).toEqual(["IRB1"]);
-    expect([...(await ns.readdir("/IRB1/P1")).keys()].sort()).toEqual(["1.2.840.99.1.dcm", "clash.dcm", "clash.dcm.json", "report.txt", "sub"]);
+    expect(names((await ns.readdir("/")))).toEqual(["IRB1"]);
+    expect(names((await ns.readdir("/IRB1/P1"))).sort()).toEqual(["1.2.840.99.1.dcm", "clash.dcm", "clash.dcm.json", "report.txt", "sub"]);
     expect(await ns.lookup("/elsewhere")).toBeUndefined();
   });
 
@@ -104,8 +105,8 @@ describe("SomLayout", () => {
     const ns = layout();
     meta.down = true;
     const p1 = await ns.readdir("/IRB1/P1");
-    expect(p1.has("1.2.840.99.1.dcm")).toBe(true);
-    expect(p1.has("1.2.840.99.1.dcm.json")).toBe(false);
+    expect(p1.get("1.2.840.99.1.dcm") !== undefined).toBe(true);
+    expect(p1.get("1.2.840.99.1.dcm.json") !== undefined).toBe(false);
     expect(log.lines.filter((l) => l.startsWith("warn: Datastore failed")).length).toBe(1);
     const asked = meta.queries.length;
     clock.advance(6_000); // past the negative TTL, inside the back-off: no new query
@@ -113,7 +114,7 @@ describe("SomLayout", () => {
     expect(meta.queries.length).toBe(asked);
     meta.down = false;
     clock.advance(6_000); // past the back-off and the short TTL of the incomplete listing
-    expect((await ns.readdir("/IRB1/P1")).has("1.2.840.99.1.dcm.json")).toBe(true);
+    expect((await ns.readdir("/IRB1/P1")).get("1.2.840.99.1.dcm.json") !== undefined).toBe(true);
     expect(log.lines).toContain("info: Datastore answers again; sidecars are back");
   });
 

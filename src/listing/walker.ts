@@ -1,0 +1,203 @@
+// Recursive walks (find, du, rsync -a, cp -r) read a directory's
+// sub-directories one after another, each one listing at a time: thousands
+// of round trips for an Imaging Data Commons root. Once a walk is seen
+// (sub-directories listed in order), the rest of the sub-tree is listed flat
+// — no delimiter, in parallel key ranges (parallel-lister.ts) — and every
+// directory in it gets its listing from that one pass, before the walker
+// asks for it.
+//
+// The pass goes in windows of sibling directories, each the key range from
+// one sub-directory to a later one, so it stays ahead of the walker by a
+// bounded number of entries (memory) rather than running to the end of a
+// bucket nobody is reading. A directory in a window still being listed is
+// `pending`: a readdir of it waits for the window instead of listing it
+// again. Objects directly in the walked directory are already in its own
+// listing and are skipped.
+import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
+import type { Logger } from "../util/log.js";
+import { printable } from "../util/printable.js";
+import { DirListing } from "./dir-listing.js";
+import { EntryChunk, setDir, setFile } from "./entry-chunk.js";
+import { compareUtf8, prefixEnd } from "./key-order.js";
+import { FOREGROUND, type ListingCache } from "./listing-cache.js";
+import { listOrdered } from "./parallel-lister.js";
+
+export interface WalkerOptions {
+  /** Entries listed ahead of the walker at most. */
+  aheadEntries: number;
+  log: Logger;
+  valid: (name: string) => boolean;
+}
+
+/** One directory's entries as the flat pass finds them, in key order. */
+class DirBuilder {
+  readonly entries: { name: string; dir: boolean; file?: ObjectInfo }[] = [];
+  constructor(readonly prefix: string) {}
+}
+
+interface Window {
+  /** Key range of the pass: [start, end). */
+  start: string;
+  end: string | undefined;
+  /** Positions in the parent listing it covers: [from, nextFrom). */
+  from: number;
+  nextFrom: number;
+  /** The last object key the pass has delivered. */
+  reached: string;
+  /** Listings handed out before their directory was reached, by prefix. */
+  placeholders: Map<string, DirListing>;
+  done: boolean;
+  entries: number;
+}
+
+interface Walk {
+  parent: DirListing;
+  windows: Window[];
+  /** Entries per sub-directory seen so far (to size the next window). */
+  perDir: number;
+  /** Position the walker has reached in the parent listing. */
+  at: number;
+}
+
+export class Walker {
+  private readonly walks = new Map<string, Walk>();
+  readonly stats = { windows: 0, entries: 0, directories: 0 };
+
+  constructor(private readonly store: ObjectStore, private readonly cache: ListingCache, private readonly opts: WalkerOptions) {}
+
+  /** Walks being followed now (for status and tests). */
+  get active(): number {
+    let n = 0;
+    for (const w of this.walks.values()) n += w.windows.filter((x) => !x.done).length;
+    return n;
+  }
+
+  /** A walk through `prefix` has reached its sub-directory `child`. */
+  walk(prefix: string, child: string): void {
+    const parent = this.cache.peek(prefix);
+    if (!parent?.isComplete) return;
+    const pos = parent.positionOf(child);
+    if (pos < 0) return;
+    let w = this.walks.get(prefix);
+    if (!w || w.parent !== parent) {
+      w = { parent, windows: [], perDir: 1, at: pos };
+      this.walks.set(prefix, w);
+      if (this.walks.size > 64) this.walks.delete(this.walks.keys().next().value!);
+    }
+    w.at = Math.max(w.at, pos);
+    const last = w.windows[w.windows.length - 1];
+    // The next window starts once the walker is into the second half of the last one.
+    if (last && w.at < (last.from + last.nextFrom) / 2) return;
+    this.startWindow(prefix, w, Math.max(last ? last.nextFrom : 0, pos + 1));
+  }
+
+  /** The listing of `prefix` if a window is filling it, else undefined. */
+  pending(prefix: string): DirListing | undefined {
+    for (const w of this.walks.values()) {
+      for (const win of w.windows) {
+        if (win.done || compareUtf8(prefix, win.start) < 0 || (win.end !== undefined && compareUtf8(prefix, win.end) >= 0)) continue;
+        // Already passed: what the pass found there is cached (or there was nothing).
+        const end = prefixEnd(prefix);
+        if (end === undefined || compareUtf8(win.reached, end) >= 0) return undefined;
+        let l = win.placeholders.get(prefix);
+        if (!l) {
+          l = new DirListing(prefix);
+          win.placeholders.set(prefix, l);
+        }
+        return l;
+      }
+    }
+    return undefined;
+  }
+
+  private startWindow(prefix: string, w: Walk, from: number): void {
+    // The first sub-directory at or after `from` not listed already.
+    let first = from;
+    for (; first < w.parent.settled; first++) {
+      const e = w.parent.entryAt(first);
+      if (e?.dir && !this.cache.peek(`${prefix}${e.name}/`)) break;
+    }
+    if (first >= w.parent.settled) return;
+    const want = Math.max(16, Math.floor(this.opts.aheadEntries / 2 / Math.max(1, w.perDir)));
+    let end = first;
+    let dirs = 0;
+    for (; end < w.parent.settled && dirs < want; end++) if (w.parent.entryAt(end)?.dir) dirs++;
+    const startName = w.parent.entryAt(first)!.name;
+    const endEntry = end < w.parent.settled ? w.parent.entryAt(end) : undefined;
+    const win: Window = {
+      start: `${prefix}${startName}/`,
+      // Up to the next window's first sub-directory, or the end of the walked directory.
+      end: endEntry ? `${prefix}${endEntry.name}${endEntry.dir ? "/" : ""}` : prefixEnd(prefix),
+      from: first, nextFrom: end, reached: "", placeholders: new Map(), done: false, entries: 0,
+    };
+    w.windows.push(win);
+    if (w.windows.length > 4) w.windows.shift();
+    this.stats.windows++;
+    void this.fill(prefix, win).then(
+      () => {
+        w.perDir = Math.max(1, win.entries / Math.max(1, dirs));
+      },
+      (err: unknown) => this.opts.log.debug(`walk listing of ${printable(win.start)}…: ${err instanceof Error ? err.message : String(err)}`),
+    );
+  }
+
+  private async fill(prefix: string, win: Window): Promise<void> {
+    const open: DirBuilder[] = [];
+    const finish = (b: DirBuilder): void => {
+      const chunk = new EntryChunk(b.entries.length);
+      b.entries.forEach((e, i) => (e.dir ? setDir(chunk, i, e.name) : setFile(chunk, i, e.name, e.file!)));
+      const listing = win.placeholders.get(b.prefix) ?? new DirListing(b.prefix);
+      win.placeholders.delete(b.prefix);
+      listing.add(chunk, false);
+      listing.complete();
+      this.cache.put(b.prefix, listing);
+      this.stats.directories++;
+    };
+    const add = (o: ObjectInfo): void => {
+      const rel = o.name.slice(prefix.length);
+      const parts = rel.split("/");
+      if (parts.length < 2) return; // directly in the walked directory: in its own listing
+      const placeholder = parts[parts.length - 1] === "";
+      const dirs = parts.slice(0, -1);
+      if (dirs.some((d) => !this.opts.valid(d))) return;
+      // Close the directories this object is not in; open the ones it is.
+      let depth = 0;
+      let p = prefix;
+      for (; depth < dirs.length; depth++) {
+        p += `${dirs[depth]}/`;
+        if (open[depth]?.prefix !== p) break;
+      }
+      while (open.length > depth) finish(open.pop()!);
+      for (; depth < dirs.length; depth++) {
+        const b = new DirBuilder(open.length === 0 ? `${prefix}${dirs[0]}/` : `${open[open.length - 1]!.prefix}${dirs[depth]}/`);
+        open[open.length - 1]?.entries.push({ name: dirs[depth]!, dir: true });
+        open.push(b);
+      }
+      if (!placeholder && this.opts.valid(parts[parts.length - 1]!)) {
+        open[open.length - 1]!.entries.push({ name: parts[parts.length - 1]!, dir: false, file: o });
+      }
+    };
+    try {
+      await listOrdered(this.store, { prefix, startOffset: win.start, ...(win.end !== undefined ? { endOffset: win.end } : {}) }, {
+        limiter: this.cache.limiter, tier: FOREGROUND, seq: this.cache.nextSeq(), maxPieces: this.cache.maxPieces, pageSize: 1000,
+      }, (page) => page.objects, (objects, dropFirst) => {
+        for (let i = dropFirst ? 1 : 0; i < objects.length; i++) add(objects[i]!);
+        if (objects.length > 0) win.reached = objects[objects.length - 1]!.name;
+        win.entries += objects.length;
+        this.stats.entries += objects.length;
+      });
+      while (open.length > 0) finish(open.pop()!);
+      // Directories asked for that the pass found nothing in are empty.
+      for (const [p, l] of win.placeholders) {
+        l.complete();
+        this.cache.put(p, l);
+      }
+    } catch (err) {
+      for (const l of win.placeholders.values()) l.fail(err);
+      throw err;
+    } finally {
+      win.placeholders.clear();
+      win.done = true;
+    }
+  }
+}
