@@ -44,18 +44,21 @@ interface Handle {
 }
 
 
-/** A batch of directory entries for readdir: names, their st_mode, and the offset after each. */
+/**
+ * A batch of directory entries for readdir: names, their st_mode, and the
+ * offset after each. All offsets 0 is the whole directory at once: libfuse
+ * keeps it and answers the rest of that readdir without calling again.
+ */
 export interface DirBatch {
   names: string[];
   modes: number[];
   nexts: number[];
 }
 
-/** An open directory: pinned to the Directory it opened, so offsets stay meaningful. */
-interface DirHandle {
-  path: string;
-  dir: Directory;
-}
+/** A complete directory up to this size goes to libfuse whole; bigger ones, and listings still arriving, stream. */
+const WHOLE_DIR_ENTRIES = 4096;
+/** Directories being streamed, by path (see readdir). */
+const STREAMING_SNAPSHOTS = 1024;
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -64,7 +67,8 @@ const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000; // O_WRONLY O_RDWR O_CR
 
 export class SomFilesystem {
   private readonly handles = new Map<number, Handle>();
-  private readonly dirHandles = new Map<number, DirHandle>();
+  /** The Directory each streamed path is being read from, most recent last. */
+  private readonly streaming = new Map<string, Directory>();
   private nextHandle = 1;
 
   constructor(
@@ -95,24 +99,27 @@ export class SomFilesystem {
     return this.attrOf(await this.entry(path));
   }
 
-  /** Opens a directory (possibly still being listed); readdir reads it by offset. */
-  async opendir(path: string): Promise<number> {
-    const dir = await this.ns.opendir(path);
-    const fd = this.nextHandle++;
-    this.dirHandles.set(fd, { path, dir });
-    void this.series?.listed(path);
-    return fd;
-  }
-
   /**
-   * Up to `max` entries from `offset` on: "." and ".." at offsets 0 and 1,
-   * then the children; each with the offset to continue after it. Waits
-   * for the listing only as far as the first entry not yet listed; an empty
-   * batch is the end.
+   * Entries of a directory from `offset` on: "." and ".." at 0 and 1, then
+   * the children, each with the offset after it; an empty batch is the end.
+   *
+   * Reading starts at offset 0 with the current listing, which may still be
+   * arriving: it is handed out as far as it has settled, waiting only for the
+   * first entry not yet listed. Later offsets continue in the same listing
+   * (kept by path: libfuse does opendir itself, saving two round trips per
+   * directory on a walk), so positions stay stable even if the listing is
+   * refreshed meanwhile. A complete directory of modest size goes whole.
    */
-  async readdir(fd: number, offset: number, max: number): Promise<DirBatch> {
-    const h = this.dirHandles.get(fd);
-    if (!h) throw new FsError("EBADF", `bad directory handle ${fd}`);
+  async readdir(path: string, offset: number, max: number): Promise<DirBatch> {
+    let dir = offset === 0 ? undefined : this.streaming.get(path);
+    if (!dir) {
+      dir = await this.ns.opendir(path);
+      if (offset === 0) void this.series?.listed(path);
+      if (dir.complete && dir.size <= WHOLE_DIR_ENTRIES) return this.whole(dir);
+      this.streaming.delete(path);
+      this.streaming.set(path, dir);
+      if (this.streaming.size > STREAMING_SNAPSHOTS) this.streaming.delete(this.streaming.keys().next().value!);
+    }
     const out: DirBatch = { names: [], modes: [], nexts: [] };
     for (let o = offset; o < 2 && out.names.length < max; o++) {
       out.names.push(o === 0 ? "." : "..");
@@ -120,31 +127,35 @@ export class SomFilesystem {
       out.nexts.push(o + 1);
     }
     if (out.names.length >= max) return out;
-    for (const slot of await h.dir.read(Math.max(0, offset - 2), max - out.names.length)) {
+    for (const slot of await dir.read(Math.max(0, offset - 2), max - out.names.length)) {
       out.names.push(slot.name);
       out.modes.push(slot.dir ? S_IFDIR : S_IFREG);
       out.nexts.push(slot.next + 2);
     }
+    if (out.names.length === 0) this.streaming.delete(path);
     return out;
   }
 
-  releasedir(fd: number): void {
-    this.dirHandles.delete(fd);
+  /** The whole directory with every offset 0 (libfuse's buffered mode). */
+  private async whole(dir: Directory): Promise<DirBatch> {
+    const out: DirBatch = { names: [".", ".."], modes: [S_IFDIR, S_IFDIR], nexts: [0, 0] };
+    for (const slot of await dir.read(0, Number.MAX_SAFE_INTEGER)) {
+      out.names.push(slot.name);
+      out.modes.push(slot.dir ? S_IFDIR : S_IFREG);
+      out.nexts.push(0);
+    }
+    return out;
   }
 
-  /** Every child name of a directory (for callers without a FUSE handle, e.g. tests). */
+  /** Every child name of a directory, read as the kernel would (for tests). */
   async list(path: string): Promise<string[]> {
-    const fd = await this.opendir(path);
-    try {
-      const names: string[] = [];
-      for (let off = 0; ;) {
-        const b = await this.readdir(fd, off, 1024);
-        if (b.names.length === 0) return names.filter((n) => n !== "." && n !== "..");
-        names.push(...b.names);
-        off = b.nexts[b.nexts.length - 1]!;
-      }
-    } finally {
-      this.releasedir(fd);
+    const names: string[] = [];
+    for (let off = 0; ;) {
+      const b = await this.readdir(path, off, 1024);
+      names.push(...b.names);
+      const next = b.nexts[b.nexts.length - 1];
+      if (b.names.length === 0 || next === 0) return names.filter((n) => n !== "." && n !== "..");
+      off = next!;
     }
   }
 

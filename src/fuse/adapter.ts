@@ -79,10 +79,9 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
     fgetattr: (path, _fd, cb) => answer(`fgetattr ${path}`, () => fs.getattr(path), (a) => cb(0, toStat(a)), (e) => cb(e)),
     access: (path, mode, cb) =>
       answer(`access ${path}`, () => fs.getattr(path), () => cb(mode & 2 ? ERRNO.EROFS : 0), (e) => cb(e)),
-    opendir: (path, _flags, cb) => answer(`opendir ${path}`, () => fs.opendir(path), (fd) => cb(0, fd), (e) => cb(e)),
-    readdir: (path, fd, offset, cb) =>
-      answer(`readdir ${path} @${offset}`, () => fs.readdir(fd, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), undefined),
-    releasedir: (path, fd, cb) => answer(`releasedir ${path}`, () => fs.releasedir(fd), () => cb(0), (e) => cb(e)),
+    // No opendir/releasedir: libfuse answers them itself (see SomFilesystem.readdir).
+    readdir: (path, _fd, offset, cb) =>
+      answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), undefined),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),

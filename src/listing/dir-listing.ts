@@ -39,11 +39,11 @@ export class DirListing {
     for (let i = chunk.start; i < chunk.length; i++) {
       if (!(chunk.flags[i]! & DIR)) continue;
       // A directory shadows a file of the same name, delivered earlier or in this chunk.
-      const at = this.findFile(chunk.names[i]!, chunk, i);
+      const at = this.findFile(chunk.name(i), chunk, i);
       if (at) {
         at.chunk.flags[at.index] = at.chunk.flags[at.index]! | HIDDEN;
         this.hidden++;
-        this.onShadow?.(chunk.names[i]!);
+        this.onShadow?.(chunk.name(i));
       }
     }
     this.starts.push(this.total);
@@ -70,7 +70,7 @@ export class DirListing {
         j = c.length - 1;
         continue;
       }
-      const n = c.names[j]!;
+      const n = c.name(j);
       if (!n.startsWith(name)) return undefined;
       if (n === name && !c.isDir(j)) return { chunk: c, index: j };
       j--;
@@ -150,7 +150,7 @@ export class DirListing {
       if (index < chunk.start) continue;
       const flags = chunk.flags[index]!;
       if (flags & HIDDEN) continue;
-      if (!this.done && !(flags & DIR) && !this.pastDirTwin(chunk.names[index]!)) break;
+      if (!this.done && !(flags & DIR) && !this.pastDirTwin(chunk.name(index))) break;
       out.push({ entry: chunk.entry(index), next: pos + 1 });
     }
     return out;

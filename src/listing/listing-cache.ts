@@ -40,6 +40,8 @@ interface Slot {
   listing: DirListing;
   /** When it stops being fresh; Infinity while it is still arriving. */
   expires: number;
+  /** `uses` when it was last moved to the recent end. */
+  touched: number;
 }
 
 /** Priority tiers of list requests. */
@@ -51,6 +53,8 @@ export class ListingCache {
   private readonly slots = new Map<string, Slot>();
   private entries = 0;
   private seq = 0;
+  /** Counts peeks: recency is tracked coarsely (see peek). */
+  private uses = 0;
   readonly stats = { listings: 0, requests: 0, evicted: 0 };
 
   constructor(private readonly store: ObjectStore, private readonly opts: ListingCacheOptions) {}
@@ -82,8 +86,13 @@ export class ListingCache {
       this.drop(prefix, slot);
       return undefined;
     }
-    this.slots.delete(prefix);
-    this.slots.set(prefix, slot);
+    // Moved to the recent end only when it has fallen back a quarter of the
+    // way: a walk peeks the same few listings thousands of times.
+    if (++this.uses - slot.touched > this.slots.size / 4) {
+      slot.touched = this.uses;
+      this.slots.delete(prefix);
+      this.slots.set(prefix, slot);
+    }
     return slot.listing;
   }
 
@@ -93,7 +102,7 @@ export class ListingCache {
     if (cached && !cached.error) return cached;
     const listing = new DirListing(prefix, (n) => this.grew(n), (name) => this.opts.log.warn(
       `gs://${this.store.bucket}/${printable(prefix + name)} is both an object and a prefix; showing the directory`));
-    const slot: Slot = { listing, expires: Number.POSITIVE_INFINITY };
+    const slot: Slot = { listing, expires: Number.POSITIVE_INFINITY, touched: ++this.uses };
     this.slots.set(prefix, slot);
     this.stats.listings++;
     void this.fill(prefix, listing, tier).then(
@@ -115,7 +124,7 @@ export class ListingCache {
     const old = this.slots.get(prefix);
     if (old && !old.listing.isComplete && !old.listing.error) return;
     if (old) this.drop(prefix, old);
-    this.slots.set(prefix, { listing, expires: this.opts.clock.now() + this.opts.ttlMs });
+    this.slots.set(prefix, { listing, expires: this.opts.clock.now() + this.opts.ttlMs, touched: ++this.uses });
     this.entries += listing.cost;
     this.evict(prefix);
   }

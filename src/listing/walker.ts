@@ -80,7 +80,7 @@ export class Walker {
     if (pos < 0) return;
     let w = this.walks.get(prefix);
     if (!w || w.parent !== parent) {
-      w = { parent, windows: [], perDir: 1, at: pos };
+      w = { parent, windows: [], perDir: this.sizeOfListed(prefix, parent, pos), at: pos };
       this.walks.set(prefix, w);
       if (this.walks.size > 64) this.walks.delete(this.walks.keys().next().value!);
     }
@@ -89,6 +89,20 @@ export class Walker {
     // The next window starts once the walker is into the second half of the last one.
     if (last && w.at < (last.from + last.nextFrom) / 2) return;
     this.startWindow(prefix, w, Math.max(last ? last.nextFrom : 0, pos + 1));
+  }
+
+  /** Entries per sub-directory among the few before `pos` already listed (at least 1). */
+  private sizeOfListed(prefix: string, parent: DirListing, pos: number): number {
+    let dirs = 0;
+    let entries = 0;
+    for (let i = pos; i >= 0 && dirs < 8; i--) {
+      const e = parent.entryAt(i);
+      const l = e?.dir ? this.cache.peek(`${prefix}${e.name}/`) : undefined;
+      if (!l?.isComplete) continue;
+      dirs++;
+      entries += l.settled + 1;
+    }
+    return dirs > 0 ? entries / dirs : 1;
   }
 
   /** The listing of `prefix` if a window is filling it, else undefined. */
@@ -146,6 +160,7 @@ export class Walker {
     const finish = (b: DirBuilder): void => {
       const chunk = new EntryChunk(b.entries.length);
       b.entries.forEach((e, i) => (e.dir ? setDir(chunk, i, e.name) : setFile(chunk, i, e.name, e.file!)));
+      chunk.seal();
       const listing = win.placeholders.get(b.prefix) ?? new DirListing(b.prefix);
       win.placeholders.delete(b.prefix);
       listing.add(chunk, false);

@@ -14,6 +14,8 @@ export interface DirSlot {
 }
 
 export interface Directory {
+  /** Whether every child is known (else the listing is still arriving). */
+  readonly complete: boolean;
   /** Visible children (all of them once the listing is complete). */
   readonly size: number;
   /**
@@ -37,6 +39,8 @@ export interface Directory {
 export class MapDirectory implements Directory {
   private readonly names: string[];
   private index?: Map<string, number>;
+
+  readonly complete = true;
 
   constructor(private readonly children: Map<string, Entry>) {
     this.names = [...children.keys()];
@@ -87,6 +91,10 @@ export class ListingDirectory implements Directory {
       kind: "file", size: p.size, mtime: new Date(p.mtimeMs),
       source: { kind: "object", name: this.listing.prefix + p.name, generation: p.generation!, ...(p.crc32c ? { crc32c: p.crc32c } : {}) },
     };
+  }
+
+  get complete(): boolean {
+    return this.listing.isComplete;
   }
 
   get size(): number {

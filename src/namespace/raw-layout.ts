@@ -110,6 +110,11 @@ export class RawLayout implements Namespace {
     this.walkPrefix(this.dirPrefix(splitPath(path)), child);
   }
 
+  /** What walks have listed ahead (for status and tests). */
+  get walkStats(): Walker["stats"] {
+    return this.walker.stats;
+  }
+
   /** A walk through the directory at object-name prefix `prefix` reached its sub-directory `child`. */
   walkPrefix(prefix: string, child: string): void {
     this.walker.walk(prefix, child);

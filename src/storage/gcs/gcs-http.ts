@@ -27,7 +27,9 @@ export class GcsHttp {
   /** GET a JSON API resource, e.g. /storage/v1/b/B/o?prefix=... */
   async json<T>(path: string, what: string): Promise<T> {
     const res = await this.open(path, {}, what);
-    return JSON.parse((await this.body(res, what)).toString("utf8")) as T;
+    const body = await this.body(res, what);
+    noteReceived(body.length);
+    return JSON.parse(body.toString("utf8")) as T;
   }
 
   /** Bytes of one object generation, whole or a range, handed to `sink` as they arrive. */
