@@ -9,6 +9,8 @@ import { createServer, type AddressInfo } from "node:net";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { recordToJson } from "../metadata/datastore/values.js";
+import type { MetadataRecord } from "../metadata/record.js";
 
 export async function freePort(): Promise<number> {
   const srv = createServer();
@@ -53,6 +55,25 @@ export class DatastoreEmulator {
 
   get env(): Record<string, string> {
     return { DATASTORE_EMULATOR_HOST: this.host, DATASTORE_PROJECT_ID: this.project };
+  }
+
+  /**
+   * Writes many records fast (tests and benchmarks at scale): plain
+   * non-transactional commits of 500 upserts, four at a time.
+   */
+  async putMany(records: MetadataRecord[]): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < records.length) {
+        const batch = records.slice(next, (next += 500));
+        const r = await fetch(`http://${this.host}/v1/projects/${this.project}:commit`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ mode: "NON_TRANSACTIONAL", mutations: batch.map((rec) => ({ upsert: recordToJson(rec, this.project) })) }),
+        });
+        if (!r.ok) throw new Error(`Datastore emulator commit: HTTP ${r.status} ${await r.text()}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
   }
 
   /** SIGSTOP/SIGCONT the whole emulator: it keeps accepting connections but answers nothing. */

@@ -11,9 +11,15 @@ export interface FaultOptions {
   /** Probability that a media response is cut off mid-body. */
   cutRate: number;
   seed: number;
+  /**
+   * While on, list requests for a key range (with startOffset) wait: a
+   * listing gets its first page and no more, so a test can see what a
+   * client does with a directory that is still arriving.
+   */
+  holdRangeLists: boolean;
 }
 
-export const noFaults: FaultOptions = { latencyMs: 0, bandwidth: 0, errorRate: 0, cutRate: 0, seed: 1 };
+export const noFaults: FaultOptions = { latencyMs: 0, bandwidth: 0, errorRate: 0, cutRate: 0, seed: 1, holdRangeLists: false };
 
 /** mulberry32: small, fast, and good enough to decide coin flips reproducibly. */
 export function seededRandom(seed: number): () => number {
@@ -30,6 +36,7 @@ export function seededRandom(seed: number): () => number {
 export class Faults {
   private opts: FaultOptions;
   private rand: () => number;
+  private held: (() => void)[] = [];
 
   constructor(opts: Partial<FaultOptions> = {}) {
     this.opts = { ...noFaults, ...opts };
@@ -43,6 +50,24 @@ export class Faults {
   update(opts: Partial<FaultOptions>): void {
     this.opts = { ...this.opts, ...opts };
     if (opts.seed !== undefined) this.rand = seededRandom(opts.seed);
+    if (!this.opts.holdRangeLists) this.release();
+  }
+
+  /** Resolves at once, or when holdRangeLists is turned off. */
+  rangeListGate(): Promise<void> {
+    if (!this.opts.holdRangeLists) return Promise.resolve();
+    return new Promise((r) => this.held.push(r));
+  }
+
+  /** List requests waiting at the gate. */
+  get holding(): number {
+    return this.held.length;
+  }
+
+  private release(): void {
+    const h = this.held;
+    this.held = [];
+    for (const r of h) r();
   }
 
   latency(): Promise<void> {

@@ -200,6 +200,7 @@ export class Emulator {
     if (route.collection) {
       if (method !== "GET") throw new EmulatorError(405, `Method ${method} not supported on object lists`);
       this.stats.count("list");
+      if (q.get("startOffset")) await this.faults.rangeListGate();
       const max = q.get("maxResults");
       const result = listObjects(bucket, {
         ...(q.get("prefix") !== null ? { prefix: q.get("prefix")! } : {}),
@@ -288,7 +289,7 @@ export class Emulator {
     }
     if (path === "/_emulator/faults") {
       if (req.method === "POST") this.faults.update((await readJson(req)) as Partial<FaultOptions>);
-      return sendJson(res, 200, this.faults.options);
+      return sendJson(res, 200, { ...this.faults.options, holding: this.faults.holding });
     }
     throw new EmulatorError(404, `Not found: ${path}`, "notFound");
   }

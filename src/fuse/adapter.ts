@@ -28,9 +28,9 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
   /**
    * Runs `work` and answers exactly once: through `ok` with its result, or
    * through `fail` with an errno — the one for its error, or EIO when
-   * `deadlineMs` passes first.
+   * `deadlineMs` passes first (null: no deadline).
    */
-  function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void, deadlineMs: number | undefined = opts.deadlineMs): void {
+  function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void, deadlineMs: number | null = opts.deadlineMs): void {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
     const finish = (reply: () => void): void => {
@@ -39,7 +39,7 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
       if (timer) clearTimeout(timer);
       reply();
     };
-    if (deadlineMs !== undefined) {
+    if (deadlineMs !== null) {
       timer = setTimeout(() => finish(() => {
         log.error(`${what}: no answer in ${Math.round(deadlineMs / 1000)} s; answering EIO`);
         fail(ERRNO.EIO);
@@ -81,7 +81,7 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
       answer(`access ${path}`, () => fs.getattr(path), () => cb(mode & 2 ? ERRNO.EROFS : 0), (e) => cb(e)),
     // No opendir/releasedir: libfuse answers them itself (see SomFilesystem.readdir).
     readdir: (path, _fd, offset, cb) =>
-      answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), undefined),
+      answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), null),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),
