@@ -66,10 +66,12 @@ export interface Faults {
 export class EmulatorProcess {
   private constructor(private readonly child: ChildProcess, readonly url: string) {}
 
-  static async start(buckets: string[]): Promise<EmulatorProcess> {
+  /** `buckets` seeded from directories ("name=dir"); `synthetic` generated ("name:FOLDERSxFILES"). */
+  static async start(buckets: string[], synthetic: string[] = []): Promise<EmulatorProcess> {
     const dir = await scratch("emulator");
     const portFile = join(dir, "port");
-    const child = spawn(join(ROOT, "bin/som-emulator"), [...buckets.flatMap((b) => ["--bucket", b]), "--port-file", portFile, "--data-dir", join(dir, "data")], {
+    const args = [...buckets.flatMap((b) => ["--bucket", b]), ...synthetic.flatMap((s) => ["--synthetic", s])];
+    const child = spawn(join(ROOT, "bin/som-emulator"), [...args, "--port-file", portFile, "--data-dir", join(dir, "data")], {
       stdio: ["ignore", "ignore", "inherit"],
     });
     for (let i = 0; i < 200; i++) {
@@ -85,6 +87,10 @@ export class EmulatorProcess {
   async faults(f: Faults): Promise<void> {
     const r = await fetch(`${this.url}/_emulator/faults`, { method: "POST", body: JSON.stringify(f) });
     if (!r.ok) throw new Error(`setting faults: ${r.status}`);
+  }
+
+  async resetStats(): Promise<void> {
+    await fetch(`${this.url}/_emulator/reset`, { method: "POST" });
   }
 
   async stats(): Promise<Record<string, number>> {

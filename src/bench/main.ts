@@ -13,6 +13,7 @@ import { makeData } from "./data.js";
 import { EmulatorProcess, ROOT, SOM, clean, runTimed, scratch } from "./harness.js";
 import { machine, table, targetsTable, type Measurement, type Target } from "./report.js";
 import { benchGet } from "./scenarios/get.js";
+import { benchListing } from "./scenarios/listing.js";
 import { benchMounts } from "./scenarios/mount.js";
 
 interface Flags {
@@ -35,7 +36,7 @@ async function toolVersions(): Promise<string> {
 async function main(): Promise<void> {
   const f = new Command("bench")
     .option("--runs <n>", "runs per tool (the median is reported)", "3")
-    .option("--only <scenarios>", "comma-separated: get, mount")
+    .option("--only <scenarios>", "comma-separated: get, mount, listing")
     .option("--big-mib <n>", "size of the big volume in MiB", "512")
     .option("--cache-size <size>", "som mount --cache-size", "512MiB")
     .option("--latency <ms>", "injected per request", "30")
@@ -68,6 +69,11 @@ async function main(): Promise<void> {
     }
     if (!only || only.has("mount")) {
       const r = await benchMounts({ emulator, runs, log, seriesDir: data.seriesDir, seriesPrefix, bigFile: data.bigFile, cacheSize: f.cacheSize });
+      measurements.push(...r.measurements);
+      targets.push(...r.targets);
+    }
+    if (!only || only.has("listing")) {
+      const r = await benchListing({ runs, log });
       measurements.push(...r.measurements);
       targets.push(...r.targets);
     }

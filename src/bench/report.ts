@@ -8,7 +8,7 @@ export interface Measurement {
   tool: string;
   /** Every run, seconds (or MiB for memory rows). */
   runs: number[];
-  unit: "s" | "MiB";
+  unit: "s" | "MiB" | "requests";
   /** Average cores busy machine-wide during each run, when measured. */
   cores?: number[];
 }
@@ -28,7 +28,7 @@ export function value(m: Measurement): number {
 export function table(ms: Measurement[]): string {
   const lines = ["| scenario | tool | median | runs | cores busy |", "| --- | --- | ---: | --- | ---: |"];
   for (const m of ms) {
-    const fmt = (x: number): string => (m.unit === "s" ? `${x.toFixed(2)} s` : `${x.toFixed(0)} MiB`);
+    const fmt = (x: number): string => (m.unit === "s" ? `${x.toFixed(2)} s` : `${x.toFixed(0)} ${m.unit}`);
     const cores = m.cores?.length ? median(m.cores).toFixed(1) : "";
     lines.push(`| ${m.scenario} | ${m.tool} | ${fmt(value(m))} | ${m.runs.map(fmt).join(", ")} | ${cores} |`);
   }

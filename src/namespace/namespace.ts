@@ -39,6 +39,8 @@ export interface Namespace {
   readdir(path: string): Promise<Directory>;
   /** The same, possibly still arriving: a streaming readdir can start on it at once. */
   opendir(path: string): Promise<Directory>;
+  /** The directory's complete listing if it is cached now; never lists (prefetch decisions must not). */
+  cached(path: string): Directory | undefined;
   /**
    * A recursive walk (find, du, cp -r) is going through `path`'s
    * sub-directories in order and has reached `child`: the layout may list

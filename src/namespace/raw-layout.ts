@@ -92,6 +92,11 @@ export class RawLayout implements Namespace {
     return new ListingDirectory(this.listings.list(this.dirPrefix(segments), FOREGROUND), this.dirEntry);
   }
 
+  cached(path: string): Directory | undefined {
+    const listing = this.listings.peek(this.dirPrefix(splitPath(path)));
+    return listing?.isComplete ? new ListingDirectory(listing, this.dirEntry) : undefined;
+  }
+
   /** The complete children of an object-name prefix, without checking that it exists (empty if nothing is there). */
   async listPrefix(prefix: string, background = false): Promise<ListingDirectory> {
     const tier = background ? BACKGROUND : FOREGROUND;

@@ -93,6 +93,10 @@ export class SomLayout implements Namespace {
     return this.readdir(path);
   }
 
+  cached(path: string): Directory | undefined {
+    return this.listings.get(splitPath(path).join("\0"));
+  }
+
   walking(path: string, child: string): void {
     this.raw.walkPrefix(this.rawPrefix(splitPath(path)), child);
   }

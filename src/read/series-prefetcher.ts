@@ -44,7 +44,9 @@ export class SeriesPrefetcher {
   async opened(path: string): Promise<void> {
     try {
       const [dir, name] = split(path);
-      const listing = await this.ns.readdir(dir); // cached: the open just looked the file up
+      // Only a listed folder: a file opened by name in a huge, never-listed one is no series read.
+      const listing = this.ns.cached(dir);
+      if (!listing) return;
       const i = listing.indexOf(name);
       if (i < 0 || this.files.observe(dir, i) === 0) return;
       const depth = this.policy.depth();
@@ -100,7 +102,10 @@ export class SeriesPrefetcher {
   /** Sibling directories opened in listing order are a walk: let the layout list ahead of it. */
   private async walkedInto(path: string): Promise<void> {
     const [parent, name] = split(path);
-    const listing = await this.ns.readdir(parent);
+    // A walk reads the parent first; without its listing this is no walk (and listing a
+    // million-series root to find out would be the most expensive way to say so).
+    const listing = this.ns.cached(parent);
+    if (!listing) return;
     const i = listing.indexOf(name);
     if (i < 0 || this.dirs.observe(parent, i) === 0) return;
     if (this.ns.walking) {
