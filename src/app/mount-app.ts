@@ -15,7 +15,8 @@ import { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { UnreachableError } from "../storage/errors.js";
 import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { RetryingObjectStore, defaultRetryPolicy } from "../storage/retrying-object-store.js";
+import { RetryingObjectStore } from "../storage/retrying-object-store.js";
+import { retryPolicy } from "../util/retry.js";
 import { systemClock } from "../util/clock.js";
 import { GARBAGE_ALLOWANCE } from "../util/memory.js";
 import type { Logger } from "../util/log.js";
@@ -44,9 +45,14 @@ export interface MountConfig {
   listingCacheEntries: number;
 }
 
-/** How the mount talks to Datastore: it would rather show no sidecars than make ls wait. */
+/**
+ * How the mount talks to Datastore: each request may take 5 s; a listing
+ * waits for its records only while they make progress (a page at least every
+ * 5 s), else it is shown without sidecars and the query goes on behind it; a
+ * query that fails for good keeps listings from asking again for 10 s.
+ */
 const METADATA_RPC_TIMEOUT_MS = 5_000;
-const METADATA_RETRY = { deadlineMs: 8_000, initialDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 3 };
+const SIDECAR_PATIENCE_MS = 5_000;
 const METADATA_OUTAGE_BACKOFF_MS = 10_000;
 
 /** Misses are kept briefly: long enough for a burst of probes, short enough for new uploads to show. */
@@ -74,27 +80,27 @@ async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): 
   let metadata: DatastoreMetadata | undefined;
   if (cfg.project) {
     metadata = new DatastoreMetadata({
-      project: cfg.project, rpcTimeoutMs: METADATA_RPC_TIMEOUT_MS, retry: METADATA_RETRY, clock: systemClock, log,
+      project: cfg.project, rpcTimeoutMs: METADATA_RPC_TIMEOUT_MS, clock: systemClock, log,
     });
     log.info(`sidecars from Datastore project ${cfg.project}${process.env.DATASTORE_EMULATOR_HOST ? ` (emulator ${process.env.DATASTORE_EMULATOR_HOST})` : ""}`);
   } else {
     log.info("no Datastore project (--project, $GOOGLE_CLOUD_PROJECT or $DATASTORE_PROJECT_ID): the som tree is shown without sidecars");
   }
-  return new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS });
+  return new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS });
 }
 
 export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<{ mount: FuseMount; fs: SomFilesystem }> {
   const mountpoint = await prepareMountpoint(cfg.mountpoint, log);
   const gcs = store ?? new GcsObjectStore({ bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) });
+  const retrying = new RetryingObjectStore(gcs, systemClock, log);
   try {
-    await gcs.checkBucket();
+    await retrying.checkBucket();
   } catch (err) {
     if (err instanceof UnreachableError) {
       throw new StartupError(`cannot reach the storage endpoint ${cfg.endpoint ?? "https://storage.googleapis.com"} (${err.message.replace(/^.*reason: /, "")})`, { cause: err });
     }
     throw err;
   }
-  const retrying = new RetryingObjectStore(gcs, systemClock, log, defaultRetryPolicy);
   const layout = await chooseLayout(cfg, retrying, log);
   // --cache-size bounds all object bytes the daemon holds: the cache, plus
   // prefetches downloading (at most a quarter of it, and 64 MiB), plus dead
@@ -113,7 +119,7 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
     ? new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series)
     : new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead: { ...readAhead, initial: 0, max: 0 } });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
-  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: defaultRetryPolicy.deadlineMs + 15_000 });
+  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 });
   const mount = await FuseMount.mount(mountpoint, ops, {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),

@@ -31,8 +31,6 @@ interface GetFlags {
   debug?: boolean;
 }
 
-/** A download is not a mount: it can afford to wait out a longer outage per request. */
-const GET_RETRY = { deadlineMs: 60_000, initialDelayMs: 100, maxDelayMs: 5_000, maxAttempts: 12 };
 
 /** Exit status when some files failed but the rest were kept. */
 export class PartialFailure extends Error {}
@@ -65,15 +63,15 @@ export function getCommand(): Command {
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
       const endpoint = storageEndpoint(f.endpoint);
       const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...(endpoint ? { endpoint } : {}) });
-      const store = new RetryingObjectStore(gcs, systemClock, log, GET_RETRY);
-      const metadata = new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, retry: GET_RETRY, clock: systemClock, log });
+      const store = new RetryingObjectStore(gcs, systemClock, log);
+      const metadata = new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log });
       try {
         say("Collecting available images...\n");
         const plan = await planGet(store, metadata, { collection: f.collection, suid: f.suid, queryImages: !!f.queryImages, prefix: normalizePrefix(f.prefix) });
         const progress: Progress = f.quiet ? silentProgress : process.stdout.isTTY ? new BarProgress((s) => say(s)) : new LineProgress((s) => say(s));
         const started = performance.now();
         // Downloads start as soon as the listings are in; the records follow.
-        const downloading = new Downloader({ store: gcs, log, progress, clock: systemClock, retry: GET_RETRY })
+        const downloading = new Downloader({ store: gcs, log, progress, clock: systemClock })
           .run(plan.files, plan.records.then((r) => r.sidecars), { ...defaultDownloadOptions, outDir, jobs });
         downloading.catch(() => undefined); // awaited below, after the records
         const records = await plan.records;

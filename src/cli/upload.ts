@@ -29,9 +29,6 @@ interface UploadFlags {
   debug?: boolean;
 }
 
-/** A whole command may take a while; each call gets this long, retries included. */
-const CALL_RETRY = { deadlineMs: 120_000, initialDelayMs: 200, maxDelayMs: 8_000, maxAttempts: 12 };
-
 export function uploadCommand(): Command {
   return new Command("upload")
     .description("publish files as an entity of a collection: objects Collection/<c>/Entity/<e>/<file> and their Datastore records")
@@ -72,9 +69,9 @@ export function uploadCommand(): Command {
       const endpoint = storageEndpoint(f.endpoint);
       const writer = new GcsObjectStore({ bucket: f.bucket, ...(endpoint ? { endpoint } : {}), ...(project ? { projectId: project } : {}) });
       const sink = project && !f.objectsOnly
-        ? new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, retry: CALL_RETRY, clock: systemClock, log })
+        ? new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log })
         : undefined;
-      const publisher = new Publisher({ writer, ...(sink ? { sink } : {}), clock: systemClock, log, retry: CALL_RETRY });
+      const publisher = new Publisher({ writer, ...(sink ? { sink } : {}), clock: systemClock, log });
       const done = await publisher.publish(req);
       await sink?.close();
       if (f.quiet) return;

@@ -176,11 +176,11 @@ export class SyntheticTable implements ObjectTable {
     return k < this.size && this.nameAt(k) === name ? this.at(k) : undefined;
   }
 
-  put(): StoredObject | undefined {
+  put(_obj: StoredObject): StoredObject | undefined {
     throw new Error("a synthetic bucket is read-only");
   }
 
-  delete(): StoredObject | undefined {
+  delete(_name: string): StoredObject | undefined {
     throw new Error("a synthetic bucket is read-only");
   }
 }

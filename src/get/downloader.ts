@@ -83,7 +83,8 @@ export interface DownloaderDeps {
   log: Logger;
   progress: Progress;
   clock: Clock;
-  retry: RetryPolicy;
+  /** Tests only; otherwise the one retry policy. */
+  retry?: RetryPolicy;
 }
 
 export class Downloader {
@@ -146,8 +147,8 @@ export class Downloader {
     await rename(temp, path);
   }
 
-  private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetries({ clock: this.deps.clock, log: this.deps.log, policy: this.deps.retry }, what, (e) => e instanceof TransientError, op);
+  private retrying<T>(what: string, op: (progress: () => void) => Promise<T>): Promise<T> {
+    return withRetries({ clock: this.deps.clock, log: this.deps.log, ...(this.deps.retry ? { policy: this.deps.retry } : {}) }, what, (e) => e instanceof TransientError, op);
   }
 
   /**
@@ -159,7 +160,7 @@ export class Downloader {
     const { object } = file.task;
     const start = range?.start ?? 0;
     const expected = (range?.end ?? object.size) - start;
-    return this.retrying(`read gs://…/${object.name}`, async () => {
+    return this.retrying(`read gs://…/${object.name}`, async (progress) => {
       const crc = new Crc32c();
       let pos = start;
       let delivered = 0;
@@ -178,6 +179,7 @@ export class Downloader {
       try {
         await this.deps.store.stream(object.name, object.generation, range, (chunk) => {
           crc.update(chunk);
+          progress();
           delivered += chunk.length;
           this.deps.progress.bytes(chunk.length);
           batch.push(chunk);

@@ -15,7 +15,8 @@ export interface RecordQuery {
 /** Reads records: one call is one query, paged to the end. */
 export interface MetadataSource {
   readonly project: string;
-  query(q: RecordQuery): Promise<MetadataRecord[]>;
+  /** `onPage` is called as each page of results arrives. */
+  query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]>;
 }
 
 /** Writes records atomically. */

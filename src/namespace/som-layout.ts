@@ -30,6 +30,11 @@ export interface SomLayoutOptions extends RawLayoutOptions {
   metadata?: MetadataSource;
   /** After a Datastore failure, how long listings go without asking it. */
   outageBackoffMs: number;
+  /**
+   * How long a listing waits for its records without a page arriving; then it
+   * is shown without sidecars (briefly cached) while the query goes on.
+   */
+  sidecarPatienceMs: number;
 }
 
 export const SIDECAR_SUFFIX = ".json";
@@ -42,10 +47,12 @@ export class SomLayout implements Namespace {
   private readonly listings: LRUCache<string, MapDirectory>;
   private readonly inflight = new Map<string, Promise<MapDirectory>>();
   private readonly recordSets: LRUCache<string, RecordSet>;
-  private readonly recordsInflight = new Map<string, Promise<RecordSet | undefined>>();
+  private readonly recordsInflight = new Map<string, { result: Promise<RecordSet | undefined>; lastPage: number }>();
   private readonly dirEntry: DirEntry;
   private outageUntil = 0;
   private inOutage = false;
+  /** A listing went without sidecars because Datastore was slow (warned once). */
+  private slowWarned = false;
 
   constructor(store: ObjectStore, private readonly opts: SomLayoutOptions) {
     this.raw = new RawLayout(store, opts);
@@ -201,18 +208,39 @@ export class SomLayout implements Namespace {
     const cached = this.recordSets.get(key);
     if (cached) return Promise.resolve(cached);
     if (this.opts.clock.now() < this.outageUntil) return Promise.resolve(undefined);
-    let p = this.recordsInflight.get(key);
-    if (!p) {
-      p = this.fetchRecords(source, key, query, nameOf).finally(() => this.recordsInflight.delete(key));
-      this.recordsInflight.set(key, p);
+    let q = this.recordsInflight.get(key);
+    if (!q) {
+      const started: { result: Promise<RecordSet | undefined>; lastPage: number } = { result: Promise.resolve(undefined), lastPage: this.opts.clock.now() };
+      started.result = this.fetchRecords(source, key, query, nameOf, () => (started.lastPage = this.opts.clock.now()))
+        .finally(() => this.recordsInflight.delete(key));
+      this.recordsInflight.set(key, started);
+      q = started;
     }
-    return p;
+    return this.patiently(q);
   }
 
-  private async fetchRecords(source: MetadataSource, key: string, query: RecordQuery, nameOf: (r: MetadataRecord) => string | undefined): Promise<RecordSet | undefined> {
+  /** The query's records, or undefined once it has gone `sidecarPatienceMs` without a page (it goes on). */
+  private patiently(q: { result: Promise<RecordSet | undefined>; lastPage: number }): Promise<RecordSet | undefined> {
+    const { clock, sidecarPatienceMs } = this.opts;
+    let settled = false;
+    void q.result.finally(() => (settled = true));
+    const giveUp = async (): Promise<undefined> => {
+      for (let idle = clock.now() - q.lastPage; idle < sidecarPatienceMs && !settled; idle = clock.now() - q.lastPage) {
+        await clock.sleep(sidecarPatienceMs - idle);
+      }
+      if (!settled && !this.slowWarned) {
+        this.slowWarned = true;
+        this.opts.log.warn(`Datastore has sent nothing for ${Math.round(sidecarPatienceMs / 1000)} s; listing without sidecar .json files until it does`);
+      }
+      return undefined;
+    };
+    return Promise.race([q.result, giveUp()]);
+  }
+
+  private async fetchRecords(source: MetadataSource, key: string, query: RecordQuery, nameOf: (r: MetadataRecord) => string | undefined, onPage: () => void): Promise<RecordSet | undefined> {
     let records: MetadataRecord[];
     try {
-      records = await source.query(query);
+      records = await source.query(query, onPage);
     } catch (err) {
       this.outageUntil = this.opts.clock.now() + this.opts.outageBackoffMs;
       const msg = `Datastore failed (${err instanceof Error ? err.message : String(err)}); sidecar .json files are hidden until it answers (next try in ${Math.round(this.opts.outageBackoffMs / 1000)} s)`;
@@ -221,8 +249,9 @@ export class SomLayout implements Namespace {
       this.inOutage = true;
       return undefined;
     }
-    if (this.inOutage) this.opts.log.info("Datastore answers again; sidecars are back");
+    if (this.inOutage || this.slowWarned) this.opts.log.info("Datastore answers again; sidecars are back");
     this.inOutage = false;
+    this.slowWarned = false;
     const set: RecordSet = new Map();
     for (const r of records) {
       const name = nameOf(r);

@@ -57,7 +57,8 @@ export interface PublisherDeps {
   sink?: MetadataSink;
   clock: Clock;
   log: Logger;
-  retry: RetryPolicy;
+  /** Tests only; otherwise the one retry policy. */
+  retry?: RetryPolicy;
   now?: () => Date;
 }
 
@@ -125,7 +126,7 @@ export class Publisher {
     let outcome: PublishedFile["outcome"] = "uploaded";
     for (;;) {
       try {
-        const object = await this.retrying(`upload ${where}`, () => writer.upload({ ...spec, ifGenerationMatch: generation }));
+        const object = await this.retrying(`upload ${where}`, (progress) => writer.upload({ ...spec, ifGenerationMatch: generation, onProgress: progress }));
         log.debug(`${where}: ${outcome} (generation ${object.info.generation})`);
         return { file: { path, objectName, outcome, size: st.size, crc32c }, object };
       } catch (err) {
@@ -144,8 +145,8 @@ export class Publisher {
     }
   }
 
-  private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetries({ clock: this.deps.clock, log: this.deps.log, policy: this.deps.retry }, what, (e) => e instanceof TransientError, op);
+  private retrying<T>(what: string, op: (progress: () => void) => Promise<T>): Promise<T> {
+    return withRetries({ clock: this.deps.clock, log: this.deps.log, ...(this.deps.retry ? { policy: this.deps.retry } : {}) }, what, (e) => e instanceof TransientError, op);
   }
 
   private async writeRecords(sink: MetadataSink, req: PublishRequest, uploaded: { file: PublishedFile; object: UploadedObject }[]): Promise<void> {

@@ -16,6 +16,8 @@ export interface UploadSpec {
   contentType: string;
   /** "0" = only if there is no live object; otherwise only if this generation is live. */
   ifGenerationMatch: string;
+  /** Called as bytes are sent (a retry deadline restarts on progress). */
+  onProgress?: () => void;
 }
 
 export interface UploadedObject {

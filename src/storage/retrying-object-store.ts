@@ -1,23 +1,23 @@
-// Retries transient failures with capped exponential backoff and full jitter,
-// within a deadline per call. The deadline must stay below the FUSE operation
-// timeout so a failing read answers EIO instead of being cut off by fuse-native.
+// Every call of the store retried under the one retry policy (util/retry.ts):
+// transient failures (5xx, 408, 429, resets, timeouts, short bodies, checksum
+// mismatches) until the call succeeds or its deadline passes. Start-up's
+// bucket check too — one 503 must not fail a mount — except that a refused
+// connection or an unknown host fails it at once: before anything is
+// mounted that is a wrong endpoint, not a blip (while mounted it is retried).
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { withRetries, type RetryPolicy } from "../util/retry.js";
-import { TransientError } from "./errors.js";
+import { TransientError, UnreachableError } from "./errors.js";
 import type { Bytes } from "./bytes.js";
 import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store.js";
 
-export type { RetryPolicy };
-
-export const defaultRetryPolicy: RetryPolicy = { deadlineMs: 30_000, initialDelayMs: 100, maxDelayMs: 4_000, maxAttempts: 10 };
 
 export class RetryingObjectStore implements ObjectStore {
   constructor(
     private readonly inner: ObjectStore,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly policy: RetryPolicy = defaultRetryPolicy,
+    private readonly policy?: RetryPolicy,
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -25,12 +25,12 @@ export class RetryingObjectStore implements ObjectStore {
     return this.inner.bucket;
   }
 
-  private retry<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetries({ clock: this.clock, log: this.log, policy: this.policy, random: this.random }, what, (e) => e instanceof TransientError, op);
+  private retry<T>(what: string, op: () => Promise<T>, retryable: (e: unknown) => boolean = (e) => e instanceof TransientError): Promise<T> {
+    return withRetries({ clock: this.clock, log: this.log, random: this.random, ...(this.policy ? { policy: this.policy } : {}) }, what, retryable, op);
   }
 
   checkBucket(): Promise<void> {
-    return this.inner.checkBucket(); // startup wants the first answer, not a long wait
+    return this.retry(`bucket ${this.bucket}`, () => this.inner.checkBucket(), (e) => e instanceof TransientError && !(e instanceof UnreachableError));
   }
 
   list(opts: ListOptions): Promise<ListPage> {

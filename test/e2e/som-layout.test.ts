@@ -79,7 +79,7 @@ beforeAll(async () => {
   proxy = await CountingProxy.start(ds.host);
   meta = new DatastoreMetadata({
     project: ds.project, emulatorHost: ds.host, rpcTimeoutMs: 30_000,
-    retry: { deadlineMs: 60_000, initialDelayMs: 100, maxDelayMs: 2_000, maxAttempts: 10 }, clock: systemClock, log: silentLogger,
+    retry: { deadlineMs: 60_000, initialDelayMs: 100, maxDelayMs: 2_000 }, clock: systemClock, log: silentLogger,
   });
   // Objects the uploader would not make: a big entity, a collision, an object without a record.
   const seed = await tempDir("som-seed");
@@ -219,7 +219,7 @@ describe("som layout", () => {
 
   it("lists with one Datastore query per directory and a bounded number of GCS listings, nothing per file", async () => {
     // How many RPCs one query for BIG's records takes on this emulator (it answers in batches).
-    const probe = new DatastoreMetadata({ project: ds.project, emulatorHost: ds.host, rpcTimeoutMs: 30_000, retry: { deadlineMs: 30_000, initialDelayMs: 100, maxDelayMs: 1_000, maxAttempts: 5 }, clock: systemClock, log: silentLogger });
+    const probe = new DatastoreMetadata({ project: ds.project, emulatorHost: ds.host, rpcTimeoutMs: 30_000, retry: { deadlineMs: 30_000, initialDelayMs: 100, maxDelayMs: 1_000 }, clock: systemClock, log: silentLogger });
     expect((await probe.query({ ancestor: [{ kind: "Collection", name: C }, { kind: "Entity", name: "BIG" }] })).length).toBe(BIG + 1);
     const bigPages = probe.requests;
     await probe.close();

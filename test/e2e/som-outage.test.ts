@@ -19,7 +19,7 @@ let patient: DemoPatient;
 beforeAll(async () => {
   ds = await DatastoreEmulator.start();
   emu = await startEmulator({ buckets: { study: undefined } });
-  [patient] = await writeDemoStudy(await tempDir("outage-study"), { patients: 1, series: 1, instancesPerSeries: 3, rows: 32, columns: 32 });
+  patient = (await writeDemoStudy(await tempDir("outage-study"), { patients: 1, series: 1, instancesPerSeries: 3, rows: 32, columns: 32 }))[0]!;
   const r = await som(["upload", "--bucket", "study", "--collection", C, "--entity", patient!.entity, ...patient!.files], { STORAGE_EMULATOR_HOST: emu.url, ...ds.env });
   expect(r.code, r.stderr).toBe(0);
 }, 120_000);

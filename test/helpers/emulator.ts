@@ -1,11 +1,14 @@
 import { Emulator, type EmulatorOptions } from "../../src/emulator/server.js";
+import type { Stats } from "../../src/emulator/stats.js";
 
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   return Emulator.start({ log: () => undefined, ...opts });
 }
 
-export async function emulatorStats(url: string): Promise<Record<string, number>> {
-  return (await (await fetch(`${url}/_emulator/stats`)).json()) as Record<string, number>;
+export type EmulatorStats = ReturnType<Stats["snapshot"]>;
+
+export async function emulatorStats(url: string): Promise<EmulatorStats> {
+  return (await (await fetch(`${url}/_emulator/stats`)).json()) as EmulatorStats;
 }
 
 export async function resetStats(url: string): Promise<void> {

@@ -3,7 +3,7 @@
 // except readdir, which waits for a listing as long as the listing makes
 // progress (a big directory is not an error).
 import { describe, expect, it } from "vitest";
-import type { SomFilesystem } from "../../src/fs/filesystem.js";
+import type { Attr, SomFilesystem } from "../../src/fs/filesystem.js";
 import { FsError } from "../../src/fs/errors.js";
 import { fuseOps } from "../../src/fuse/adapter.js";
 import { MemoryLogger } from "../../src/util/log.js";
@@ -43,7 +43,7 @@ describe("fuse adapter", () => {
     const got = await answers((cb) => ops.open!("/nope", 0, cb as never), 20);
     expect(got).toEqual([[-2]]);
     expect(log.lines).toContain("debug: open /nope: no such file");
-    const { ops: ops2 } = opsOver({ getattr: () => after(60, { mode: 0, size: 0 }) }, 30);
+    const { ops: ops2 } = opsOver({ getattr: () => after(60, {} as Attr) }, 30);
     expect(await answers((cb) => ops2.getattr!("/late", cb as never), 120)).toEqual([[-5]]); // the late result is dropped
   });
 });

@@ -9,8 +9,8 @@ function table(names: string[]): BucketTable {
   const t = new BucketTable("b");
   for (const name of names) {
     const o: StoredObject = {
-      name, key: Buffer.from(name), size: 1, generation: "1", metageneration: "1", md5Hash: "", crc32c: "",
-      contentType: "x", timeCreated: new Date(0), updated: new Date(0), dataPath: "/dev/null", owned: false,
+      name, size: 1, generation: "1", metageneration: "1", md5Hash: "", crc32c: "",
+      contentType: "x", timeCreated: new Date(0), updated: new Date(0), bytes: { kind: "memory", data: Buffer.from("x") },
     };
     t.put(o);
   }

@@ -15,7 +15,7 @@ let dir: string;
 let now: Date;
 const publisher = (): Publisher => new Publisher({
   writer: store, sink: meta, clock: systemClock, log: new MemoryLogger(), now: () => now,
-  retry: { deadlineMs: 10_000, initialDelayMs: 0, maxDelayMs: 0, maxAttempts: 3 },
+  retry: { deadlineMs: 10_000, initialDelayMs: 0, maxDelayMs: 0 },
 });
 const req = (files: string[], extra: Partial<PublishRequest> = {}): PublishRequest =>
   ({ collection: "IRB1", entity: "P1", files, kind: "auto", replace: false, jobs: 4, prefix: "", ...extra });

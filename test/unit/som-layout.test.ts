@@ -16,7 +16,7 @@ let log: MemoryLogger;
 const layout = (withMetadata = true): SomLayout =>
   new SomLayout(store, {
     prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock, log, mountTime: new Date(0),
-    ...(withMetadata ? { metadata: meta } : {}), outageBackoffMs: 10_000,
+    ...(withMetadata ? { metadata: meta } : {}), outageBackoffMs: 10_000, sidecarPatienceMs: 5_000,
   });
 
 const col = (c: string, extra: MetadataRecord["properties"] = {}): MetadataRecord =>
@@ -115,6 +115,27 @@ describe("SomLayout", () => {
     meta.down = false;
     clock.advance(6_000); // past the back-off and the short TTL of the incomplete listing
     expect((await ns.readdir("/IRB1/P1")).get("1.2.840.99.1.dcm.json") !== undefined).toBe(true);
+    expect(log.lines).toContain("info: Datastore answers again; sidecars are back");
+  });
+
+  it("waits for records only while they make progress, then lists without sidecars and picks them up later", async () => {
+    const ns = layout();
+    await ns.readdir("/IRB1"); // the lookups on the way are answered
+    let release!: () => void;
+    meta.hold = new Promise((r) => (release = r));
+    const listing = ns.readdir("/IRB1/P1");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    clock.advance(5_000); // no page for the patience: shown without sidecars
+    const p1 = await listing;
+    expect(p1.get("1.2.840.99.1.dcm")?.kind).toBe("file");
+    expect(p1.get("1.2.840.99.1.dcm.json")).toBeUndefined();
+    expect(log.lines).toContain("warn: Datastore has sent nothing for 5 s; listing without sidecar .json files until it does");
+    const asked = meta.queries.length;
+    release();
+    await new Promise((r) => setImmediate(r));
+    clock.advance(5_001); // past the short TTL of a listing without its records
+    expect((await ns.readdir("/IRB1/P1")).get("1.2.840.99.1.dcm.json")?.kind).toBe("file");
+    expect(meta.queries.length).toBe(asked); // the query that went on behind it was used, not asked again
     expect(log.lines).toContain("info: Datastore answers again; sidecars are back");
   });
 

@@ -30,7 +30,7 @@ describe("the som layout at full scale", () => {
     meta.put(...deep.map((o) => ({ key: [{ kind: "Collection", name: "DEEP" }, { kind: "Entity", name: deepEntity }, { kind: "Image", name: o }], properties: { uid: str(o) } })));
     const layout = new SomLayout(store, {
       prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock: new ManualClock(), log: new MemoryLogger(), mountTime: new Date(0),
-      metadata: meta, outageBackoffMs: 10_000,
+      metadata: meta, outageBackoffMs: 10_000, sidecarPatienceMs: 5_000,
     });
 
     const w = await layout.readdir("/WIDE");

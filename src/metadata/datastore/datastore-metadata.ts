@@ -23,7 +23,8 @@ export interface DatastoreMetadataOptions {
   emulatorHost?: string;
   /** Limit on each request. */
   rpcTimeoutMs: number;
-  retry: RetryPolicy;
+  /** Tests only; otherwise the one retry policy. */
+  retry?: RetryPolicy;
   clock: Clock;
   log: Logger;
 }
@@ -114,11 +115,11 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
   }
 
   private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetries({ clock: this.opts.clock, log: this.opts.log, policy: this.opts.retry }, what,
+    return withRetries({ clock: this.opts.clock, log: this.opts.log, ...(this.opts.retry ? { policy: this.opts.retry } : {}) }, what,
       (e) => e instanceof MetadataUnavailableError, op);
   }
 
-  async query(q: RecordQuery): Promise<MetadataRecord[]> {
+  async query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]> {
     const filters: JsonFilter[] = [];
     if (q.ancestor) filters.push({ propertyFilter: { property: { name: "__key__" }, op: "HAS_ANCESTOR", value: { keyValue: keyToJson(q.ancestor, this.project) } } });
     if (q.where) filters.push({ propertyFilter: { property: { name: q.where.property }, op: "EQUAL", value: { stringValue: q.where.equals } } });
@@ -135,6 +136,7 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
       }));
       const batch = resp.batch;
       for (const r of batch?.entityResults ?? []) if (r.entity) out.push(recordFromJson(r.entity));
+      onPage?.();
       this.opts.log.debug(`${what}: page ${page}, ${batch?.entityResults?.length ?? 0} records`);
       const next = batch?.endCursor;
       if (batch?.moreResults !== "NOT_FINISHED" || !next || next === cursor) break;

@@ -10,6 +10,8 @@ export class MemoryMetadata implements MetadataSource, MetadataSink {
   queries: RecordQuery[] = [];
   /** While set, every call fails as if Datastore were unreachable. */
   down = false;
+  /** While set, queries wait for it before their (one) page: a Datastore that is slow to answer. */
+  hold: Promise<void> | undefined;
 
   constructor(readonly project = "test-project") {}
 
@@ -17,10 +19,11 @@ export class MemoryMetadata implements MetadataSource, MetadataSink {
     for (const r of records) this.records.set(keyString(r.key), structuredClone(r));
   }
 
-  async query(q: RecordQuery): Promise<MetadataRecord[]> {
+  async query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]> {
     this.queries.push(q);
     if (this.down) throw new MetadataUnavailableError("datastore query: unavailable (test outage)");
-    await Promise.resolve();
+    await (this.hold ?? Promise.resolve());
+    onPage?.();
     return [...this.records.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, r]) => r)

@@ -172,6 +172,7 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
         validation: false,
         preconditionOpts: { ifGenerationMatch: Number(spec.ifGenerationMatch) },
         metadata: { contentType: spec.contentType, crc32c: spec.crc32c, md5Hash: spec.md5Hash },
+        ...(spec.onProgress ? { onUploadProgress: () => spec.onProgress!() } : {}),
       }) as unknown as [File, FileMetadata];
     } catch (err) {
       throw normalizeError(err, what);
