@@ -34,7 +34,7 @@ async function stopChild(child: ChildProcess, dir: string): Promise<void> {
 export async function somMount(emulator: EmulatorProcess, bucket: string, extra: string[] = []): Promise<BenchMount> {
   const dir = join(await scratch("som-mnt"), "mnt");
   await mkdir(dir);
-  const child = spawn(SOM, ["mount", bucket, dir, "--endpoint", emulator.url, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(SOM, ["mount", bucket, dir, ...extra], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, STORAGE_EMULATOR_HOST: emulator.url } });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await waitMounted(dir, child, () => err);

@@ -1,6 +1,7 @@
 // How the CLI reports mistakes: one line on stderr, a non-zero exit, and a
 // stack trace only with --debug.
 import { CommanderError, type Command } from "commander";
+import { printable } from "../util/printable.js";
 
 let debug = process.argv.includes("--debug");
 
@@ -20,8 +21,8 @@ export function fail(err: unknown, code = 1): never {
   // Commander has already printed its one line (or the help text).
   if (err instanceof CommanderError) process.exit(err.exitCode === 1 ? 2 : err.exitCode);
   const prog = process.argv[1]?.endsWith("som-emulator") ? "som-emulator" : "som";
-  process.stderr.write(`${prog}: ${describe(err)}\n`);
-  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.stderr.write(`${prog}: ${printable(describe(err))}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${printable(err.stack)}\n`);
   process.exit(code);
 }
 
@@ -29,7 +30,7 @@ export function fail(err: unknown, code = 1): never {
 export function installFriendlyErrors(program: Command, prog = "som"): void {
   program.exitOverride();
   program.configureOutput({
-    writeErr: (s) => process.stderr.write(s.replace(/^error: /, `${prog}: `)),
+    writeErr: (s) => process.stderr.write(printable(s.replace(/^error: /, `${prog}: `).replace(/\n$/, "")) + "\n"),
   });
   program.showSuggestionAfterError(true);
 }

@@ -14,7 +14,7 @@ import { RetryingObjectStore } from "../storage/retrying-object-store.js";
 import { systemClock } from "../util/clock.js";
 import { StreamLogger } from "../util/log.js";
 import { formatSize } from "../util/size.js";
-import { checkBucket, datastoreProject, positiveInt, storageEndpoint } from "./common.js";
+import { checkBucket, datastoreProject, positiveInt, storageTarget } from "./common.js";
 import { UsageError, setDebug } from "./errors.js";
 
 interface GetFlags {
@@ -61,8 +61,7 @@ export function getCommand(): Command {
         if (!f.quiet) process.stdout.write(s);
       };
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
-      const endpoint = storageEndpoint(f.endpoint);
-      const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...(endpoint ? { endpoint } : {}) });
+      const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...storageTarget(f.endpoint) });
       const store = new RetryingObjectStore(gcs, systemClock, log);
       const metadata = new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log });
       try {

@@ -3,14 +3,14 @@
 // app/mount-app.ts.
 import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { MountConfig } from "../app/mount-app.js";
 import { defaultListingOptions } from "../listing/listing-options.js";
 import { parseSize } from "../util/size.js";
 import { StreamLogger } from "../util/log.js";
-import { checkBucket, datastoreProject, nonNegativeInt, positiveInt, storageEndpoint } from "./common.js";
+import { checkBucket, datastoreProject, idArg, intInRange, positiveInt, prefixArg, storageTarget } from "./common.js";
 import { UsageError, describe, setDebug } from "./errors.js";
 
 interface MountFlags {
@@ -33,6 +33,9 @@ interface MountFlags {
   listingCacheEntries: string;
 }
 
+/** Listings and attributes trusted for at most a year: beyond, timer and kernel arithmetic stop meaning it. */
+const MAX_TTL_SECONDS = 365 * 24 * 3600;
+
 export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
   checkBucket(bucket);
   let cacheSize: number;
@@ -42,17 +45,19 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     throw new UsageError(`bad --cache-size: ${describe(e)}`);
   }
   if (cacheSize < 1024 * 1024) throw new UsageError(`--cache-size must be at least 1MiB`);
-  const endpoint = storageEndpoint(f.endpoint);
+  // The cache is memory: more than the machine has can only end in the OOM killer.
+  if (cacheSize > totalmem()) throw new UsageError(`--cache-size ${f.cacheSize} is more than this machine's memory (${(totalmem() / 2 ** 30).toFixed(1)} GiB)`);
+  const target = storageTarget(f.endpoint, !!f.anonymous);
+  const prefix = prefixArg(f.prefix);
   const project = datastoreProject(f.project);
   return {
     bucket, mountpoint,
-    ...(endpoint ? { endpoint } : {}),
-    anonymous: !!f.anonymous,
-    ...(f.prefix ? { prefix: f.prefix } : {}),
+    ...target,
+    ...(prefix ? { prefix } : {}),
     cacheSize,
-    metadataTtlSeconds: nonNegativeInt("--metadata-ttl", f.metadataTtl),
-    uid: f.uid !== undefined ? nonNegativeInt("--uid", f.uid) : process.getuid?.() ?? 0,
-    gid: f.gid !== undefined ? nonNegativeInt("--gid", f.gid) : process.getgid?.() ?? 0,
+    metadataTtlSeconds: intInRange("--metadata-ttl", f.metadataTtl, 0, MAX_TTL_SECONDS, `at most ${MAX_TTL_SECONDS} seconds (a year)`),
+    uid: f.uid !== undefined ? idArg("--uid", f.uid) : process.getuid?.() ?? 0,
+    gid: f.gid !== undefined ? idArg("--gid", f.gid) : process.getgid?.() ?? 0,
     allowOther: !!f.allowOther,
     debug: !!f.debug,
     prefetch: f.prefetch,
@@ -123,7 +128,7 @@ export function mountCommand(): Command {
     .description("mount a GCS bucket (or a prefix of it) read-only at a directory")
     .argument("<bucket>", "bucket name, e.g. idc-open-data")
     .argument("<mountpoint>", "an existing empty directory")
-    .option("--endpoint <url>", "storage endpoint (default: $STORAGE_EMULATOR_HOST, else Google)")
+    .option("--endpoint <url>", "storage endpoint, e.g. a private one; credentials are sent (default: $STORAGE_EMULATOR_HOST without credentials, else Google)")
     .option("--anonymous", "send no credentials (public buckets)")
     .option("--prefix <prefix>", "mount only this sub-tree of the bucket")
     .option("--cache-size <size>", "memory for cached object data (e.g. 512MiB, 2G)", "512MiB")

@@ -8,7 +8,7 @@ import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import { systemClock } from "../util/clock.js";
 import { StreamLogger } from "../util/log.js";
 import { formatSize } from "../util/size.js";
-import { checkBucket, datastoreProject, jsonObject, positiveInt, storageEndpoint } from "./common.js";
+import { checkBucket, datastoreProject, jsonObject, positiveInt, storageTarget } from "./common.js";
 import { UsageError, setDebug } from "./errors.js";
 
 interface UploadFlags {
@@ -66,8 +66,7 @@ export function uploadCommand(): Command {
       if (collection) req.collectionFields = collection;
 
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
-      const endpoint = storageEndpoint(f.endpoint);
-      const writer = new GcsObjectStore({ bucket: f.bucket, ...(endpoint ? { endpoint } : {}), ...(project ? { projectId: project } : {}) });
+      const writer = new GcsObjectStore({ bucket: f.bucket, writes: true, ...storageTarget(f.endpoint), ...(project ? { projectId: project } : {}) });
       const sink = project && !f.objectsOnly
         ? new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log })
         : undefined;

@@ -17,9 +17,11 @@ export interface FaultOptions {
    * client does with a directory that is still arriving.
    */
   holdRangeLists: boolean;
+  /** The next this many API requests answer 503, whatever errorRate says (then it counts down). */
+  failNext: number;
 }
 
-export const noFaults: FaultOptions = { latencyMs: 0, bandwidth: 0, errorRate: 0, cutRate: 0, seed: 1, holdRangeLists: false };
+export const noFaults: FaultOptions = { latencyMs: 0, bandwidth: 0, errorRate: 0, cutRate: 0, seed: 1, holdRangeLists: false, failNext: 0 };
 
 /** mulberry32: small, fast, and good enough to decide coin flips reproducibly. */
 export function seededRandom(seed: number): () => number {
@@ -76,6 +78,10 @@ export class Faults {
   }
 
   shouldFail(): boolean {
+    if (this.opts.failNext > 0) {
+      this.opts.failNext--;
+      return true;
+    }
     return this.opts.errorRate > 0 && this.rand() < this.opts.errorRate;
   }
 

@@ -2,8 +2,12 @@
 export type FsErrorCode = "ENOENT" | "ENOTDIR" | "EISDIR" | "EROFS" | "EIO" | "EBADF" | "ESTALE" | "EACCES" | "ENAMETOOLONG";
 
 export class FsError extends Error {
-  constructor(readonly code: FsErrorCode, message: string, options?: { cause?: unknown }) {
+  /** An outcome that is part of normal work (logged at debug), whatever its code. */
+  readonly routine: boolean;
+
+  constructor(readonly code: FsErrorCode, message: string, options?: { cause?: unknown; routine?: boolean }) {
     super(message, options);
     this.name = "FsError";
+    this.routine = options?.routine ?? false;
   }
 }

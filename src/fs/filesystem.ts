@@ -34,6 +34,7 @@ export interface FilesystemOptions {
 
 /** An open file: pinned to the entry (generation) it opened, and how it has been read. */
 interface Handle {
+  path: string;
   entry: FileEntry;
   target?: ReadTarget;
   /** Where the last read ended. */
@@ -43,6 +44,8 @@ interface Handle {
   aheadTo: number;
 }
 
+/** Replaced objects remembered until their path is opened again. */
+const GONE_PATHS = 1024;
 
 /**
  * A batch of directory entries for readdir: names, their st_mode, and the
@@ -69,6 +72,8 @@ export class SomFilesystem {
   private readonly handles = new Map<number, Handle>();
   /** The Directory each streamed path is being read from, most recent last. */
   private readonly streaming = new Map<string, Directory>();
+  /** Paths whose pinned generation turned out to be gone, with that generation (see open). */
+  private readonly gone = new Map<string, string>();
   private nextHandle = 1;
 
   constructor(
@@ -159,14 +164,29 @@ export class SomFilesystem {
     }
   }
 
+  /**
+   * Opens a file, pinned to the generation its entry names. After a read
+   * found that generation gone (the object was replaced), the entry is
+   * looked up afresh; if it now names another generation, this open answers
+   * ESTALE once, on purpose: the kernel then looks the path up again
+   * (LOOKUP_REVAL), takes the new size and mtime, and retries the open —
+   * so the next open reads the new object with a size to match.
+   */
   async open(path: string, flags: number): Promise<number> {
     if (flags & WRITE_FLAGS) throw new FsError("EROFS", `read-only filesystem: ${path}`);
     const e = await this.entry(path);
     if (e.kind === "dir") throw new FsError("EISDIR", `is a directory: ${path}`);
+    const goneGeneration = this.gone.get(path);
+    if (goneGeneration !== undefined) {
+      this.gone.delete(path);
+      if (e.source.kind === "object" && e.source.generation !== goneGeneration) {
+        throw new FsError("ESTALE", `${path} was replaced (generation ${goneGeneration} → ${e.source.generation}); the kernel looks it up again`, { routine: true });
+      }
+    }
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0 });
     if (target) void this.series?.opened(path);
     return fd;
   }
@@ -182,7 +202,20 @@ export class SomFilesystem {
     }
     if (!h.target) return 0;
     this.readAhead(h, h.target, position, length);
-    return this.reader.readInto(h.target, position, length, target);
+    try {
+      return await this.reader.readInto(h.target, position, length, target);
+    } catch (err) {
+      if (err instanceof FsError && err.code === "ESTALE") this.replaced(h.path, h.target.generation);
+      throw err;
+    }
+  }
+
+  /** A read found this handle's generation gone: the next open of the path must not pin it again. */
+  private replaced(path: string, generation: string): void {
+    this.ns.forget(path);
+    this.gone.delete(path);
+    this.gone.set(path, generation);
+    if (this.gone.size > GONE_PATHS) this.gone.delete(this.gone.keys().next().value!);
   }
 
   /** readInto, into a fresh Buffer (for callers without one). */

@@ -9,7 +9,7 @@ export const ERRNO: Record<FsErrorCode | "EPERM" | "ENOSYS", number> = {
 
 /** A negative errno for any thrown value; `expected` is false when it deserves a log line. */
 export function errnoOf(err: unknown): { errno: number; expected: boolean } {
-  if (err instanceof FsError) return { errno: ERRNO[err.code], expected: err.code !== "EIO" && err.code !== "ESTALE" };
+  if (err instanceof FsError) return { errno: ERRNO[err.code], expected: err.routine || (err.code !== "EIO" && err.code !== "ESTALE") };
   if (err instanceof NotFoundError) return { errno: ERRNO.ENOENT, expected: true };
   if (err instanceof PermissionError) return { errno: ERRNO.EACCES, expected: false };
   if (err instanceof TransientError) return { errno: ERRNO.EIO, expected: false };

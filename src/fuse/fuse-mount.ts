@@ -6,7 +6,7 @@
 // says when the kernel has ended it. After `som umount` that is at once; after
 // a lazy unmount (`som umount --lazy`, `fusermount -uz`) it is when the last
 // open file is closed, so readers in progress finish.
-import { stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Logger } from "../util/log.js";
 import { fuseClass, type FuseOps } from "./binding.js";
@@ -45,6 +45,8 @@ export async function prepareMountpoint(mountpoint: string, log: Logger): Promis
     throw new MountError(`mountpoint ${mountpoint}: ${(err as Error).message}`);
   }
   if (await fuseMountAt(abs)) throw new MountError(`${mountpoint} is already mounted (som umount ${mountpoint} first)`);
+  // libfuse would refuse with a hint about a "nonempty" option som does not have.
+  if ((await readdir(abs)).length > 0) throw new MountError(`mountpoint ${mountpoint} is not empty (som mounts only on an empty directory)`);
   return abs;
 }
 

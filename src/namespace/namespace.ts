@@ -47,6 +47,8 @@ export interface Namespace {
    * the rest of the sub-tree ahead of it.
    */
   walking?(path: string, child: string): void;
+  /** What is cached about `path` is wrong (its object was replaced or deleted): look it up afresh next time. */
+  forget(path: string): void;
 }
 
 /** Splits "/a/b" into ["a", "b"]; "/" into []. */

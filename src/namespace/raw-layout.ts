@@ -92,6 +92,19 @@ export class RawLayout implements Namespace {
     return new ListingDirectory(this.listings.list(this.dirPrefix(segments), FOREGROUND), this.dirEntry);
   }
 
+  /** Drops the listing of an object-name prefix. */
+  forgetPrefix(prefix: string): void {
+    this.listings.invalidate(prefix);
+  }
+
+  forget(path: string): void {
+    const segments = splitPath(path);
+    if (segments.length === 0) return;
+    const parent = this.dirPrefix(segments.slice(0, -1));
+    this.lookups.delete(parent + segments[segments.length - 1]!);
+    this.listings.invalidate(parent);
+  }
+
   cached(path: string): Directory | undefined {
     const listing = this.listings.peek(this.dirPrefix(splitPath(path)));
     return listing?.isComplete ? new ListingDirectory(listing, this.dirEntry) : undefined;

@@ -100,6 +100,13 @@ export class SomLayout implements Namespace {
     return this.readdir(path);
   }
 
+  forget(path: string): void {
+    const segments = splitPath(path);
+    if (segments.length === 0) return;
+    this.listings.delete(segments.slice(0, -1).join("\0"));
+    this.raw.forgetPrefix(this.rawPrefix(segments.slice(0, -1)));
+  }
+
   cached(path: string): Directory | undefined {
     return this.listings.get(splitPath(path).join("\0"));
   }

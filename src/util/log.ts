@@ -1,4 +1,10 @@
-/** A leveled logger writing one line per event to stderr (or a given sink). */
+import { printable } from "./printable.js";
+
+/**
+ * A leveled logger writing one line per event to stderr (or a given sink).
+ * Messages quote object names from buckets and paths from local users:
+ * control characters are escaped here, once for every line.
+ */
 export interface Logger {
   debug(msg: string): void;
   info(msg: string): void;
@@ -18,7 +24,7 @@ export class StreamLogger implements Logger {
 
   private emit(level: LogLevel, msg: string): void {
     if (RANK[level] < RANK[this.level]) return;
-    this.write(`${new Date().toISOString()} ${this.tag} ${level}: ${msg}\n`);
+    this.write(`${new Date().toISOString()} ${this.tag} ${level}: ${printable(msg)}\n`);
   }
 
   debug(msg: string): void { this.emit("debug", msg); }
@@ -30,10 +36,10 @@ export class StreamLogger implements Logger {
 /** Collects lines in memory; for tests. */
 export class MemoryLogger implements Logger {
   readonly lines: string[] = [];
-  debug(msg: string): void { this.lines.push(`debug: ${msg}`); }
-  info(msg: string): void { this.lines.push(`info: ${msg}`); }
-  warn(msg: string): void { this.lines.push(`warn: ${msg}`); }
-  error(msg: string): void { this.lines.push(`error: ${msg}`); }
+  debug(msg: string): void { this.lines.push(`debug: ${printable(msg)}`); }
+  info(msg: string): void { this.lines.push(`info: ${printable(msg)}`); }
+  warn(msg: string): void { this.lines.push(`warn: ${printable(msg)}`); }
+  error(msg: string): void { this.lines.push(`error: ${printable(msg)}`); }
 }
 
 export const silentLogger: Logger = new StreamLogger("silent");

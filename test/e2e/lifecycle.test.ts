@@ -78,7 +78,7 @@ describe("mount lifecycle", () => {
     const dir = join(await tempDir("bg"), "mnt");
     await mkdir(dir);
     const log = join(dir, "..", "daemon.log");
-    const r = await som(["mount", "life", dir, "--endpoint", emu.url, "--background", "--log-file", log]);
+    const r = await som(["mount", "life", dir, "--background", "--log-file", log], { STORAGE_EMULATOR_HOST: emu.url });
     try {
       expect(r.code, r.stderr).toBe(0);
       expect(await fuseMountAt(dir)).toBeDefined();
@@ -95,7 +95,7 @@ describe("mount lifecycle", () => {
   it("--background fails with the reason and leaves nothing mounted", async () => {
     const dir = join(await tempDir("bgfail"), "mnt");
     await mkdir(dir);
-    const r = await som(["mount", "no-such-bucket", dir, "--endpoint", emu.url, "--background"]);
+    const r = await som(["mount", "no-such-bucket", dir, "--background"], { STORAGE_EMULATOR_HOST: emu.url });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/bucket "no-such-bucket" does not exist/);
     expect(await fuseMountAt(dir)).toBeUndefined();
@@ -127,16 +127,25 @@ describe("mistakes get one line and a non-zero exit", () => {
     ["a mountpoint that is a file", (_d, f) => ["mount", "life", f], /^som: mountpoint .* is not a directory\n$/],
     ["a bucket that does not exist", (d) => ["mount", "missing-bucket", d], /^som: bucket "missing-bucket" does not exist\n$/],
     ["an invalid bucket name", (d) => ["mount", "Bad_Bucket!", d], /^som: invalid bucket name "Bad_Bucket!": /],
-    ["an unreachable endpoint", (d) => ["mount", "life", d, "--endpoint", "http://127.0.0.1:9"], /^som: cannot reach the storage endpoint http:\/\/127\.0\.0\.1:9 \(.*ECONNREFUSED.*\)\n$/],
+    ["an unreachable endpoint", (d) => ["mount", "life", d, "--endpoint", "http://127.0.0.1:9", "--anonymous"], /^som: cannot reach the storage endpoint http:\/\/127\.0\.0\.1:9 \(.*ECONNREFUSED.*\)\n$/],
     ["a bad --cache-size", (d) => ["mount", "life", d, "--cache-size", "lots"], /^som: bad --cache-size: not a size: "lots"/],
+    ["a --cache-size beyond this machine's memory", (d) => ["mount", "life", d, "--cache-size", "100TiB"], /^som: --cache-size 100TiB is more than this machine's memory \([\d.]+ GiB\)\n$/],
     ["a bad --metadata-ttl", (d) => ["mount", "life", d, "--metadata-ttl", "-3"], /^som: --metadata-ttl must be a whole number/],
+    ["a --metadata-ttl beyond a year", (d) => ["mount", "life", d, "--metadata-ttl", "99999999999"], /^som: --metadata-ttl must be at most 31536000 seconds \(a year\), not 99999999999\n$/],
+    ["a --uid no user can have", (d) => ["mount", "life", d, "--uid", "99999999999"], /^som: --uid must be from 0 to 4294967294, not 99999999999\n$/],
+    ["a --gid no group can have", (d) => ["mount", "life", d, "--gid", "4294967295"], /^som: --gid must be from 0 to 4294967294, not 4294967295\n$/],
+    ["a --prefix that climbs out", (d) => ["mount", "life", d, "--prefix", "../.."], /^som: --prefix must name a folder inside the bucket \(no "\.", "\.\." or empty parts\), not "\.\.\/\.\."\n$/],
+    ["a --prefix with an empty part", (d) => ["mount", "life", d, "--prefix", "a//b"], /^som: --prefix must name a folder inside the bucket/],
+    ["a mountpoint that is not empty", (_d, f) => ["mount", "life", join(f, "..")], /^som: mountpoint .* is not empty \(som mounts only on an empty directory\)\n$/],
   ];
   for (const [what, args, message] of cases) {
     it(what, async () => {
-      const dir = await tempDir("err");
-      const file = join(dir, "file");
+      // An empty mountpoint, and a file beside it.
+      const dir = join(await tempDir("err"), "mnt");
+      await mkdir(dir);
+      const file = join(dir, "..", "file");
       await writeFile(file, "x");
-      const r = await som([...args(dir, file), ...(args(dir, file).includes("--endpoint") ? [] : ["--endpoint", emu.url])]);
+      const r = await som(args(dir, file), args(dir, file).includes("--endpoint") ? {} : { STORAGE_EMULATOR_HOST: emu.url });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -147,7 +156,7 @@ describe("mistakes get one line and a non-zero exit", () => {
 
   it("--debug adds the stack trace", async () => {
     const dir = await tempDir("err");
-    const r = await som(["mount", "missing-bucket", dir, "--endpoint", emu.url, "--debug"]);
+    const r = await som(["mount", "missing-bucket", dir, "--debug"], { STORAGE_EMULATOR_HOST: emu.url });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/\n\s+at /);
   });

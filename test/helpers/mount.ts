@@ -21,7 +21,8 @@ export class TestMount {
       mnt = join(await tempDir("mnt"), "mnt");
       await mkdir(mnt);
     }
-    const child = spawnSom(["mount", bucket, mnt, "--endpoint", endpoint, ...extra], env);
+    // The emulator is named by its variable, as with the Google tools: no credentials are sent.
+    const child = spawnSom(["mount", bucket, mnt, ...extra], { STORAGE_EMULATOR_HOST: endpoint, ...env });
     const m = new TestMount(mnt, child);
     live.add(m);
     const deadline = Date.now() + 20_000;

@@ -5,13 +5,11 @@
 // leaks under concurrency) for what is one GET. Status codes and transport
 // failures become the storage layer's typed errors.
 import type { IncomingMessage } from "node:http";
+import { CredentialsError, type TokenSource } from "../../auth/tokens.js";
 import { HttpClient, HttpTransportError, readBody } from "../../util/http-client.js";
 import { noteReceived } from "../../util/memory.js";
 import { NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError } from "../errors.js";
 import type { ByteRange, ByteSink } from "../object-store.js";
-
-/** Supplies an OAuth access token, or undefined for unauthenticated requests. */
-export type TokenSource = () => Promise<string | undefined>;
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 /** A connection that goes this long without a byte is given up (and the call retried). */
@@ -20,7 +18,7 @@ const IDLE_TIMEOUT_MS = 20_000;
 export class GcsHttp {
   private readonly client: HttpClient;
 
-  constructor(baseUrl: string, private readonly token: TokenSource) {
+  constructor(baseUrl: string, private readonly tokens: TokenSource) {
     this.client = new HttpClient(baseUrl);
   }
 
@@ -68,17 +66,16 @@ export class GcsHttp {
     });
   }
 
-  /** Sends a GET; resolves with a 2xx response, else throws the typed error. */
+  /**
+   * Sends a GET; resolves with a 2xx response, else throws the typed error.
+   * A 401 gets one fresh token and one more try (an expired or revoked
+   * token), which is not a retry in the policy's sense.
+   */
   private async open(path: string, extra: Record<string, string>, what: string): Promise<IncomingMessage> {
-    const headers: Record<string, string> = { ...extra };
-    const token = await this.token();
-    if (token) headers.authorization = `Bearer ${token}`;
-    let res: IncomingMessage;
-    try {
-      res = await this.client.open({ path, headers, idleTimeoutMs: IDLE_TIMEOUT_MS });
-    } catch (err) {
-      if (err instanceof HttpTransportError && UNREACHABLE.has(err.code)) throw new UnreachableError(`${what}: ${err.code}`, { cause: err });
-      throw new TransientError(`${what}: ${err instanceof HttpTransportError ? err.code : String(err)}`, { cause: err });
+    let { res, token } = await this.send(path, extra, what);
+    if (res.statusCode === 401 && (await this.tokens.refresh(token))) {
+      res.resume();
+      ({ res } = await this.send(path, extra, what));
     }
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
@@ -95,6 +92,26 @@ export class GcsHttp {
     if (status === 401 || status === 403) throw new PermissionError(msg);
     if (status === 408 || status === 429 || status >= 500) throw new TransientError(msg);
     throw new StorageError(msg);
+  }
+
+  private async send(path: string, extra: Record<string, string>, what: string): Promise<{ res: IncomingMessage; token: string | undefined }> {
+    const headers: Record<string, string> = { ...extra };
+    let token: string | undefined;
+    try {
+      token = await this.tokens.token();
+    } catch (err) {
+      if (err instanceof CredentialsError) {
+        throw err.transient ? new TransientError(`${what}: ${err.message}`, { cause: err }) : new PermissionError(`${what}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+    if (token) headers.authorization = `Bearer ${token}`;
+    try {
+      return { res: await this.client.open({ path, headers, idleTimeoutMs: IDLE_TIMEOUT_MS }), token };
+    } catch (err) {
+      if (err instanceof HttpTransportError && UNREACHABLE.has(err.code)) throw new UnreachableError(`${what}: ${err.code}`, { cause: err });
+      throw new TransientError(`${what}: ${err instanceof HttpTransportError ? err.code : String(err)}`, { cause: err });
+    }
   }
 
   private async body(res: IncomingMessage, what: string): Promise<Buffer> {

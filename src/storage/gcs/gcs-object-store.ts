@@ -13,19 +13,21 @@ import { Crc32c } from "../../util/crc32c.js";
 import { Chunks, type Bytes } from "../bytes.js";
 import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
 import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
-import { GcsHttp, type TokenSource } from "./gcs-http.js";
+import { AdcTokens, READ_ONLY_STORAGE, READ_WRITE_STORAGE, noCredentials } from "../../auth/tokens.js";
+import { GcsHttp } from "./gcs-http.js";
 
 export interface GcsObjectStoreOptions {
   bucket: string;
-  /** e.g. http://127.0.0.1:9000 for the emulator; unset = Google with Application Default Credentials. */
+  /** e.g. a Private Service Connect endpoint, or the emulator; unset = Google. */
   endpoint?: string;
-  /** No credentials at all (public buckets). */
+  /** No credentials at all (--anonymous for public buckets, or an emulator); else Application Default Credentials. */
   anonymous?: boolean;
+  /** Uploads: credentials that may write (reads need only read access). */
+  writes?: boolean;
   projectId?: string;
 }
 
 const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
-const READ_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only";
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 const TRANSIENT = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
@@ -79,15 +81,8 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
 
   constructor(private readonly opts: GcsObjectStoreOptions) {
     this.bucket = opts.bucket;
-    // A custom endpoint (the emulator) or --anonymous sends no credentials, as the SDK does with apiEndpoint.
-    this.endpoint = opts.endpoint ?? (opts.anonymous ? GOOGLE_ENDPOINT : undefined);
-    let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
-    const tokens: TokenSource = this.endpoint
-      ? () => Promise.resolve(undefined)
-      : async () => {
-        auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: [READ_SCOPE] }));
-        return (await (await auth).getAccessToken()) ?? undefined;
-      };
+    this.endpoint = opts.endpoint;
+    const tokens = opts.anonymous ? noCredentials : new AdcTokens([opts.writes ? READ_WRITE_STORAGE : READ_ONLY_STORAGE]);
     this.http = new GcsHttp((this.endpoint ?? GOOGLE_ENDPOINT).replace(/\/+$/, "").replace(/\/storage\/v1$/, ""), tokens);
   }
 
@@ -152,7 +147,8 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
 
   private sdk(): Promise<Storage> {
     this.storage ??= import("@google-cloud/storage").then(({ Storage }) => new Storage({
-      ...(this.endpoint ? { apiEndpoint: this.endpoint.replace(/\/+$/, "").replace(/\/storage\/v1$/, "") } : {}),
+      // A custom endpoint gets credentials too (a private endpoint), unless anonymous (an emulator).
+      ...(this.endpoint ? { apiEndpoint: this.endpoint.replace(/\/+$/, "").replace(/\/storage\/v1$/, ""), useAuthWithCustomEndpoint: !this.opts.anonymous } : {}),
       ...(this.opts.projectId ? { projectId: this.opts.projectId } : this.endpoint ? { projectId: "som" } : {}),
       retryOptions: { autoRetry: false, maxRetries: 0 },
     }));
