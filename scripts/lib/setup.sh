@@ -6,7 +6,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
 # libfuse-dev and pkg-config: the patched FUSE binding is built against Debian's libfuse.
-APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone)
+# openssl and strace: the test of the path to Google (a test CA; every connection the daemon opens).
+APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone openssl strace)
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_apt() {

@@ -24,7 +24,22 @@ export const defaultAdapterOptions: AdapterOptions = { deadlineMs: 45_000, readd
 
 const toStat = (a: Attr): FuseStat => a;
 
+/** An error already logged within this long is logged again only at debug level (one failing object, many kernel reads). */
+const REPEAT_WINDOW_MS = 60_000;
+
 export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions): FuseOps {
+  const recent = new Map<string, number>();
+  /** Logs an unexpected failure once per window; repeats go to debug. */
+  const logFailure = (what: string, message: string): void => {
+    const key = `${what.replace(/ @\d+(\+\d+)?$/, "")}: ${message}`;
+    const now = Date.now();
+    const last = recent.get(key);
+    if (last !== undefined && now - last < REPEAT_WINDOW_MS) return log.debug(`${what}: ${message} (again)`);
+    recent.set(key, now);
+    if (recent.size > 1000) for (const [k, t] of recent) if (now - t >= REPEAT_WINDOW_MS) recent.delete(k);
+    log.error(`${what}: ${message}`);
+  };
+
   /**
    * Runs `work` and answers exactly once: through `ok` with its result, or
    * through `fail` with an errno — the one for its error, or EIO when
@@ -62,8 +77,9 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
       }),
       (err: unknown) => finish(() => {
         const { errno, expected } = errnoOf(err);
-        if (expected) log.debug(`${what}: ${err instanceof Error ? err.message : String(err)}`);
-        else log.error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+        const message = err instanceof Error ? err.message : String(err);
+        if (expected) log.debug(`${what}: ${message}`);
+        else logFailure(what, message);
         fail(errno);
       }),
     );

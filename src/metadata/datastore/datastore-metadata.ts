@@ -8,6 +8,7 @@
 // Retries are ours (util/retry): each request gets a short timeout and the
 // caller's policy bounds the whole call, so a mount never waits on Datastore
 // longer than it decided to.
+import { AdcTokens, CredentialsError, DATASTORE, noCredentials, type TokenSource } from "../../auth/tokens.js";
 import type { Clock } from "../../util/clock.js";
 import { HttpClient, HttpTransportError, readBody } from "../../util/http-client.js";
 import type { Logger } from "../../util/log.js";
@@ -30,7 +31,6 @@ export interface DatastoreMetadataOptions {
 }
 
 const GOOGLE = "https://datastore.googleapis.com";
-const SCOPE = "https://www.googleapis.com/auth/datastore";
 /** HTTP statuses worth retrying: timeout, contention (ABORTED), overload, server trouble. */
 const RETRYABLE = new Set([408, 409, 429, 500, 502, 503, 504]);
 
@@ -57,7 +57,7 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
   /** Requests sent (runQuery, lookup, commit...), for logs and tests. */
   requests = 0;
   private readonly http: HttpClient;
-  private readonly token: () => Promise<string | undefined>;
+  private readonly tokens: TokenSource;
 
   constructor(private readonly opts: DatastoreMetadataOptions) {
     this.project = opts.project;
@@ -66,38 +66,18 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
       const m = /^(?:https?:\/\/)?([^/]+?)\/?$/.exec(emulator);
       if (!m) throw new MetadataError(`DATASTORE_EMULATOR_HOST must be host:port, not "${emulator}"`);
       this.http = new HttpClient(`http://${m[1]}`, 16);
-      this.token = () => Promise.resolve(undefined); // the emulator takes no credentials
+      this.tokens = noCredentials; // the emulator takes no credentials
     } else {
       this.http = new HttpClient(GOOGLE, 16);
-      let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
-      this.token = async () => {
-        // Loaded only when talking to Google.
-        auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: [SCOPE] }));
-        return (await (await auth).getAccessToken()) ?? undefined;
-      };
+      this.tokens = new AdcTokens([DATASTORE]);
     }
   }
 
-  /** One request: counted, timed out, with errors typed. */
+  /** One request: counted, timed out, with errors typed; a 401 gets one fresh token and one more try. */
   private async rpc<T>(method: string, body: object): Promise<T> {
-    this.requests++;
     const what = `datastore ${method}`;
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    let status: number;
-    let text: string;
-    try {
-      const token = await this.token();
-      if (token) headers.authorization = `Bearer ${token}`;
-      const res = await this.http.open({
-        method: "POST", path: `/v1/projects/${encodeURIComponent(this.project)}:${method}`, headers, body: JSON.stringify(body),
-        idleTimeoutMs: this.opts.rpcTimeoutMs, totalTimeoutMs: this.opts.rpcTimeoutMs,
-      });
-      status = res.statusCode ?? 0;
-      text = (await readBody(res)).toString("utf8");
-    } catch (err) {
-      const detail = err instanceof HttpTransportError ? `${err.code} (${err.message})` : String(err);
-      throw new MetadataUnavailableError(`${what}: ${detail}`, { cause: err });
-    }
+    let { status, text, token } = await this.send(method, body, what);
+    if (status === 401 && (await this.tokens.refresh(token))) ({ status, text } = await this.send(method, body, what));
     if (status < 200 || status >= 300) {
       let detail = text.slice(0, 300);
       try {
@@ -112,6 +92,29 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
       throw new MetadataError(msg);
     }
     return JSON.parse(text) as T;
+  }
+
+  private async send(method: string, body: object, what: string): Promise<{ status: number; text: string; token: string | undefined }> {
+    this.requests++;
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    let token: string | undefined;
+    try {
+      token = await this.tokens.token();
+    } catch (err) {
+      if (err instanceof CredentialsError && !err.transient) throw new MetadataPermissionError(`${what}: ${err.message}`, { cause: err });
+      throw new MetadataUnavailableError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    if (token) headers.authorization = `Bearer ${token}`;
+    try {
+      const res = await this.http.open({
+        method: "POST", path: `/v1/projects/${encodeURIComponent(this.project)}:${method}`, headers, body: JSON.stringify(body),
+        idleTimeoutMs: this.opts.rpcTimeoutMs, totalTimeoutMs: this.opts.rpcTimeoutMs,
+      });
+      return { status: res.statusCode ?? 0, text: (await readBody(res)).toString("utf8"), token };
+    } catch (err) {
+      const detail = err instanceof HttpTransportError ? `${err.code} (${err.message})` : String(err);
+      throw new MetadataUnavailableError(`${what}: ${detail}`, { cause: err });
+    }
   }
 
   private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
