@@ -126,6 +126,9 @@ export class DatastoreEmulator {
  * Datastore method ("runQuery", "lookup", "commit", ...).
  */
 export class CountingProxy {
+  /** Called after each request body arrives. */
+  private readonly listeners = new Set<() => void>();
+
   private constructor(
     private readonly server: Server,
     readonly host: string,
@@ -134,15 +137,37 @@ export class CountingProxy {
     readonly bodies: { method: string; body: string }[],
   ) {}
 
+  /** Resolves once `check` holds, checked as each request arrives; rejects after `timeoutMs`. */
+  waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const listener = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        reject(new Error(`the awaited Datastore requests did not come in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.listeners.add(listener);
+    });
+  }
+
   static async start(target: string): Promise<CountingProxy> {
     const calls = new Map<string, number>();
     const bodies: { method: string; body: string }[] = [];
+    let proxy: CountingProxy | undefined;
     const server = createHttpServer((req, res) => {
       const method = (req.url ?? "").split(":").pop() ?? "";
       calls.set(method, (calls.get(method) ?? 0) + 1);
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => bodies.push({ method, body: Buffer.concat(chunks).toString("utf8") }));
+      req.on("end", () => {
+        bodies.push({ method, body: Buffer.concat(chunks).toString("utf8") });
+        for (const l of proxy?.listeners ?? []) l();
+      });
       const [host, port] = target.split(":");
       const up = request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -155,7 +180,8 @@ export class CountingProxy {
       req.pipe(up);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    return new CountingProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`, calls, bodies);
+    proxy = new CountingProxy(server, `127.0.0.1:${(server.address() as AddressInfo).port}`, calls, bodies);
+    return proxy;
   }
 
   count(method: string): number {

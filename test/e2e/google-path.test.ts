@@ -17,7 +17,7 @@ import { DatastoreEmulator } from "../helpers/datastore.js";
 import { startEmulator } from "../helpers/emulator.js";
 import { sha256File, tempDir } from "../helpers/files.js";
 import { GOOGLE_HOSTS, PrivateNamespace, testCertificates } from "../helpers/google-path.js";
-import { SOM, som } from "../helpers/proc.js";
+import { SOM, som, waitExit, waitForStderr } from "../helpers/proc.js";
 
 const C = "IRBG";
 const FRONT_ADDRESS = "127.0.0.2"; // loopback, and no one else's port 443
@@ -45,12 +45,7 @@ async function mountInside(dir: string, args: string[], traceFile?: string): Pro
   child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const d = { child, dir, log: () => log };
   daemons.push(d);
-  const end = Date.now() + 30_000;
-  while (!/ info: mounted gs:\/\//.test(log)) {
-    if (child.exitCode !== null) throw new Error(`som mount exited ${child.exitCode}: ${log}`);
-    if (Date.now() > end) throw new Error(`mount did not appear: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForStderr(child, / info: mounted gs:\/\//, log);
   return d;
 }
 
@@ -189,8 +184,7 @@ describe("the path to Google (storage, OAuth, Datastore) behind a TLS front", ()
 
   it("stays on loopback: every connection the daemon opened went to a loopback address", async () => {
     await inside(SOM, ["umount", dir()]);
-    const end = Date.now() + 20_000;
-    while (m.child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(await waitExit(m.child)).toBe(0); // strace flushes its trace as the daemon exits
     const lines = (await readFile(trace(), "utf8")).split("\n").filter((l) => /AF_INET6?/.test(l));
     expect(lines.length).toBeGreaterThan(0);
     const addresses = lines.map((l) => /inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"/.exec(l)?.[1]);

@@ -97,9 +97,7 @@ describe("the som layout at scale", () => {
     await faults({ holdRangeLists: true });
     const listing = run("bash", ["-c", `ls -f '${join(m.dir, "WIDE")}' | wc -l`]);
     // While the GCS listing is held after its first page, the entity query is already being paged.
-    for (let i = 0; i < 200 && proxy.bodies.filter((b) => b.method === "runQuery" && b.body.includes("startCursor")).length < 3; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await proxy.waitFor(() => proxy.bodies.filter((b) => b.method === "runQuery" && b.body.includes("startCursor")).length >= 3);
     expect((await faults({})).holding).toBeGreaterThan(0);
     expect(proxy.queries().filter((q) => q.kind?.[0]?.name === "Entity")).toHaveLength(1);
     expect(proxy.bodies.filter((b) => b.method === "runQuery" && b.body.includes("startCursor")).length).toBeGreaterThanOrEqual(3);

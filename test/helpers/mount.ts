@@ -5,7 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fuseMountAt } from "../../src/fuse/mount-table.js";
 import { UnmountError, unmount } from "../../src/fuse/unmount.js";
-import { spawnSom, waitExit } from "./proc.js";
+import { spawnSom, waitExit, waitForStderr } from "./proc.js";
 import { tempDir } from "./files.js";
 
 export class TestMount {
@@ -25,13 +25,11 @@ export class TestMount {
     const child = spawnSom(["mount", bucket, mnt, ...extra], { STORAGE_EMULATOR_HOST: endpoint, ...env });
     const m = new TestMount(mnt, child);
     live.add(m);
-    const deadline = Date.now() + 20_000;
     // The daemon says so once the kernel has sent FUSE init (a stale mount may still be listed before that).
-    while (!/ info: mounted gs:\/\//.test(m.stderr) || !(await fuseMountAt(mnt))) {
-      if (child.exitCode !== null) throw new Error(`som mount exited ${child.exitCode}: ${m.stderr}`);
-      if (Date.now() > deadline) throw new Error(`mount did not appear: ${m.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForStderr(child, / info: mounted gs:\/\//, m.stderr).catch((err: unknown) => {
+      throw new Error(`som mount did not mount: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    if (!(await fuseMountAt(mnt))) throw new Error(`the daemon says mounted but ${mnt} is not: ${m.stderr}`);
     return m;
   }
 

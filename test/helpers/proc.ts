@@ -32,6 +32,33 @@ export function spawnSom(args: string[], env: NodeJS.ProcessEnv = {}): ChildProc
   return spawn(SOM, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
 }
 
+/**
+ * Resolves when `child` has written a line matching `pattern` to stderr;
+ * rejects if it exits first or `timeoutMs` passes. `seen` is what it wrote
+ * before this was called.
+ */
+export function waitForStderr(child: ChildProcess, pattern: RegExp, seen = "", timeoutMs = 30_000): Promise<void> {
+  if (pattern.test(seen)) return Promise.resolve();
+  return new Promise((resolvePromise, reject) => {
+    let text = seen;
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      child.stderr!.off("data", onData);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolvePromise();
+    };
+    const onData = (d: Buffer): void => {
+      text += d.toString();
+      if (pattern.test(text)) done();
+    };
+    const onExit = (code: number | null): void => done(new Error(`exited ${code} before ${pattern}: ${text}`));
+    const timer = setTimeout(() => done(new Error(`no ${pattern} in ${timeoutMs} ms: ${text}`)), timeoutMs);
+    child.stderr!.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
 export function waitExit(child: ChildProcess, timeoutMs = 20_000): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolvePromise, reject) => {
