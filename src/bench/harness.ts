@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { FaultOptions } from "../emulator/faults.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SOM = join(ROOT, "bin/som");
@@ -45,7 +46,8 @@ export function runTimed(cmd: string, args: string[], env: Record<string, string
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
-    child.on("exit", (code) => {
+    // "close", not "exit": exit can come before the last of stdout has been read.
+    child.on("close", (code) => {
       const seconds = (performance.now() - t) / 1000;
       if (code === 0) resolvePromise({ seconds, stdout, stderr, coresBusy: coresBusy(cpu0, cpuTicks()) });
       else reject(new CommandFailed(`${cmd} ${args.slice(0, 8).join(" ")}${args.length > 8 ? " …" : ""} exited ${code}:\n${stderr.slice(-2000)}`));
@@ -55,11 +57,6 @@ export function runTimed(cmd: string, args: string[], env: Record<string, string
 
 export async function scratch(tag: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `som-bench-${tag}-`));
-}
-
-export interface Faults {
-  latencyMs: number;
-  bandwidth: number;
 }
 
 /** som-emulator in its own process, so the harness never competes with it for an event loop. */
@@ -84,7 +81,7 @@ export class EmulatorProcess {
     throw new Error("som-emulator did not start");
   }
 
-  async faults(f: Faults): Promise<void> {
+  async faults(f: Partial<FaultOptions>): Promise<void> {
     const r = await fetch(`${this.url}/_emulator/faults`, { method: "POST", body: JSON.stringify(f) });
     if (!r.ok) throw new Error(`setting faults: ${r.status}`);
   }

@@ -14,6 +14,7 @@ import { EmulatorProcess, ROOT, SOM, clean, runTimed, scratch } from "./harness.
 import { machine, table, targetsTable, type Measurement, type Target } from "./report.js";
 import { benchGet } from "./scenarios/get.js";
 import { benchListing } from "./scenarios/listing.js";
+import { benchSoak } from "./scenarios/soak.js";
 import { benchMounts } from "./scenarios/mount.js";
 
 interface Flags {
@@ -24,6 +25,7 @@ interface Flags {
   out: string;
   bigMib: string;
   cacheSize: string;
+  soakMinutes: string;
 }
 
 async function toolVersions(): Promise<string> {
@@ -36,7 +38,8 @@ async function toolVersions(): Promise<string> {
 async function main(): Promise<void> {
   const f = new Command("bench")
     .option("--runs <n>", "runs per tool (the median is reported)", "3")
-    .option("--only <scenarios>", "comma-separated: get, mount, listing")
+    .option("--only <scenarios>", "comma-separated: get, mount, listing, soak")
+    .option("--soak-minutes <n>", "length of the soak", "10")
     .option("--big-mib <n>", "size of the big volume in MiB", "512")
     .option("--cache-size <size>", "som mount --cache-size", "512MiB")
     .option("--latency <ms>", "injected per request", "30")
@@ -74,6 +77,11 @@ async function main(): Promise<void> {
     }
     if (!only || only.has("listing")) {
       const r = await benchListing({ runs, log });
+      measurements.push(...r.measurements);
+      targets.push(...r.targets);
+    }
+    if (!only || only.has("soak")) {
+      const r = await benchSoak({ minutes: Number(f.soakMinutes), cacheSize: f.cacheSize, log });
       measurements.push(...r.measurements);
       targets.push(...r.targets);
     }
