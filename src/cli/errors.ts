@@ -22,7 +22,7 @@ export function fail(err: unknown, code = 1): never {
   if (err instanceof CommanderError) process.exit(err.exitCode === 1 ? 2 : err.exitCode);
   const prog = process.argv[1]?.endsWith("som-emulator") ? "som-emulator" : "som";
   process.stderr.write(`${prog}: ${printable(describe(err))}\n`);
-  if (debug && err instanceof Error && err.stack) process.stderr.write(`${printable(err.stack)}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack.split("\n").map(printable).join("\n")}\n`);
   process.exit(code);
 }
 

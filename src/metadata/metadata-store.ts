@@ -13,10 +13,17 @@ export interface RecordQuery {
 }
 
 /** Reads records: one call is one query, paged to the end. */
+/** What a caller hears about a query while it runs. */
+export interface QueryProgress {
+  /** A page of results arrived. */
+  onPage?: () => void;
+  /** An attempt failed and will be retried. */
+  onRetry?: () => void;
+}
+
 export interface MetadataSource {
   readonly project: string;
-  /** `onPage` is called as each page of results arrives. */
-  query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]>;
+  query(q: RecordQuery, progress?: QueryProgress): Promise<MetadataRecord[]>;
 }
 
 /** Writes records atomically. */

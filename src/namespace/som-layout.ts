@@ -15,7 +15,7 @@
 // left alone for a while so a dead service costs one timeout, not one per ls.
 import { LRUCache } from "lru-cache";
 import { FsError } from "../fs/errors.js";
-import type { MetadataSource, RecordQuery } from "../metadata/metadata-store.js";
+import type { MetadataSource, QueryProgress, RecordQuery } from "../metadata/metadata-store.js";
 import { keyName, timestampDate, type MetadataRecord } from "../metadata/record.js";
 import { renderSidecar } from "../metadata/sidecar.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -42,17 +42,23 @@ export const SIDECAR_SUFFIX = ".json";
 /** Records of one query, by the name they describe (collection, entity, or full object name). */
 type RecordSet = Map<string, MetadataRecord>;
 
+/** A records query under way: its result, when its last page came, and a promise settled at its first failed attempt. */
+interface RecordsInFlight {
+  result: Promise<RecordSet | undefined>;
+  lastPage: number;
+  troubled: Promise<void>;
+}
+
 export class SomLayout implements Namespace {
   private readonly raw: RawLayout;
   private readonly listings: LRUCache<string, MapDirectory>;
   private readonly inflight = new Map<string, Promise<MapDirectory>>();
   private readonly recordSets: LRUCache<string, RecordSet>;
-  private readonly recordsInflight = new Map<string, { result: Promise<RecordSet | undefined>; lastPage: number }>();
+  private readonly recordsInflight = new Map<string, RecordsInFlight>();
   private readonly dirEntry: DirEntry;
   private outageUntil = 0;
+  /** Listings are going without sidecars (warned once, until Datastore answers again). */
   private inOutage = false;
-  /** A listing went without sidecars because Datastore was slow (warned once). */
-  private slowWarned = false;
 
   constructor(store: ObjectStore, private readonly opts: SomLayoutOptions) {
     this.raw = new RawLayout(store, opts);
@@ -217,37 +223,54 @@ export class SomLayout implements Namespace {
     if (this.opts.clock.now() < this.outageUntil) return Promise.resolve(undefined);
     let q = this.recordsInflight.get(key);
     if (!q) {
-      const started: { result: Promise<RecordSet | undefined>; lastPage: number } = { result: Promise.resolve(undefined), lastPage: this.opts.clock.now() };
-      started.result = this.fetchRecords(source, key, query, nameOf, () => (started.lastPage = this.opts.clock.now()))
-        .finally(() => this.recordsInflight.delete(key));
+      let trouble!: () => void;
+      const started: RecordsInFlight = { result: Promise.resolve(undefined), lastPage: this.opts.clock.now(), troubled: new Promise((r) => (trouble = r)) };
+      started.result = this.fetchRecords(source, key, query, nameOf, {
+        onPage: () => (started.lastPage = this.opts.clock.now()),
+        onRetry: () => trouble(),
+      }).finally(() => this.recordsInflight.delete(key));
       this.recordsInflight.set(key, started);
       q = started;
     }
     return this.patiently(q);
   }
 
-  /** The query's records, or undefined once it has gone `sidecarPatienceMs` without a page (it goes on). */
-  private patiently(q: { result: Promise<RecordSet | undefined>; lastPage: number }): Promise<RecordSet | undefined> {
+  /**
+   * The query's records; or undefined — the listing goes without sidecars,
+   * the query goes on — once it has gone `sidecarPatienceMs` without a page,
+   * or an attempt of it has failed (the retries may take a while: Datastore
+   * is refusing, overloaded or gone).
+   */
+  private patiently(q: RecordsInFlight): Promise<RecordSet | undefined> {
     const { clock, sidecarPatienceMs } = this.opts;
     let settled = false;
+    let troubled = false;
     void q.result.finally(() => (settled = true));
+    const trouble = q.troubled.then(() => {
+      troubled = true;
+    });
     const giveUp = async (): Promise<undefined> => {
-      for (let idle = clock.now() - q.lastPage; idle < sidecarPatienceMs && !settled; idle = clock.now() - q.lastPage) {
-        await clock.sleep(sidecarPatienceMs - idle);
+      for (let idle = clock.now() - q.lastPage; idle < sidecarPatienceMs && !settled && !troubled; idle = clock.now() - q.lastPage) {
+        await Promise.race([clock.sleep(sidecarPatienceMs - idle), trouble]);
       }
-      if (!settled && !this.slowWarned) {
-        this.slowWarned = true;
-        this.opts.log.warn(`Datastore has sent nothing for ${Math.round(sidecarPatienceMs / 1000)} s; listing without sidecar .json files until it does`);
+      if (!settled) {
+        // Stalled or failing: like a failure, it keeps the next listings from waiting on Datastore for a while.
+        this.outageUntil = Math.max(this.outageUntil, clock.now() + this.opts.outageBackoffMs);
+        if (!this.inOutage) {
+          this.inOutage = true;
+          const why = troubled ? "is failing" : `has sent nothing for ${Math.round(sidecarPatienceMs / 1000)} s`;
+          this.opts.log.warn(`Datastore ${why}; listing without sidecar .json files until it answers (next try in ${Math.round(this.opts.outageBackoffMs / 1000)} s)`);
+        }
       }
       return undefined;
     };
     return Promise.race([q.result, giveUp()]);
   }
 
-  private async fetchRecords(source: MetadataSource, key: string, query: RecordQuery, nameOf: (r: MetadataRecord) => string | undefined, onPage: () => void): Promise<RecordSet | undefined> {
+  private async fetchRecords(source: MetadataSource, key: string, query: RecordQuery, nameOf: (r: MetadataRecord) => string | undefined, progress: QueryProgress): Promise<RecordSet | undefined> {
     let records: MetadataRecord[];
     try {
-      records = await source.query(query, onPage);
+      records = await source.query(query, progress);
     } catch (err) {
       this.outageUntil = this.opts.clock.now() + this.opts.outageBackoffMs;
       const msg = `Datastore failed (${err instanceof Error ? err.message : String(err)}); sidecar .json files are hidden until it answers (next try in ${Math.round(this.opts.outageBackoffMs / 1000)} s)`;
@@ -256,9 +279,8 @@ export class SomLayout implements Namespace {
       this.inOutage = true;
       return undefined;
     }
-    if (this.inOutage || this.slowWarned) this.opts.log.info("Datastore answers again; sidecars are back");
+    if (this.inOutage) this.opts.log.info("Datastore answers again; sidecars are back");
     this.inOutage = false;
-    this.slowWarned = false;
     const set: RecordSet = new Map();
     for (const r of records) {
       const name = nameOf(r);

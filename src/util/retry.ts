@@ -28,6 +28,8 @@ export interface RetryContext {
   log: Logger;
   policy?: RetryPolicy;
   random?: () => number;
+  /** Called after each failed attempt that will be retried. */
+  onRetry?: (err: unknown) => void;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function withRetries<T>(ctx: RetryContext, what: string, retryable:
       const delay = Math.round(random() * cap);
       if (clock.now() - since + delay > policy.deadlineMs) throw err;
       log.debug(`${what}: attempt ${attempt} failed (${err instanceof Error ? err.message : String(err)}); retrying in ${delay} ms`);
+      ctx.onRetry?.(err);
       await clock.sleep(delay);
     }
   }

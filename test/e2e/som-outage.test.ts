@@ -56,7 +56,7 @@ describe("Datastore outage while mounted", () => {
       await settle();
       const hung = await timed(() => readdir(dir));
       expect(hung.value.sort()).toEqual(names.sort()); // files, no sidecars
-      // Bounded by the mount's Datastore deadline (two 5 s RPCs), far inside the 45 s FUSE limit.
+      // A listing waits at most 5 s for a Datastore that sends nothing, far inside the 45 s FUSE limit.
       expect(hung.ms).toBeLessThan(15_000);
       expect(await sha256File(image)).toBe(want);
       await settle();
@@ -68,7 +68,7 @@ describe("Datastore outage while mounted", () => {
     } finally {
       ds.resume();
     }
-    expect(m.stderr).toMatch(/warn: Datastore failed \(.*\); sidecar \.json files are hidden/);
+    expect(m.stderr).toMatch(/warn: Datastore (has sent nothing for 5 s|is failing); listing without sidecar \.json files until it answers/);
 
     // 2. Back: sidecars return once the back-off (10 s) has passed.
     const back = Date.now() + 30_000;

@@ -109,7 +109,7 @@ for (const [label, make, makeDown] of impls) {
       const big = Array.from({ length: 750 }, (_, i) => rec([...col(`${C}-big`), { kind: "Entity", name: `e${String(i).padStart(4, "0")}` }], { uid: str(String(i)) }));
       await put(s, big);
       let pages = 0;
-      const r = await s.query({ kind: "Entity", ancestor: col(`${C}-big`) }, () => pages++);
+      const r = await s.query({ kind: "Entity", ancestor: col(`${C}-big`) }, { onPage: () => pages++ });
       expect(r.map((x) => keyString(x.key))).toEqual(big.map((x) => keyString(x.key)));
       expect(pages).toBeGreaterThanOrEqual(1);
     }, 60_000);

@@ -41,7 +41,7 @@ const impls: [string, () => ObjectStore & ObjectStreamer][] = [
     for (const [name, body] of Object.entries(FILES)) m.put(name, body);
     return m;
   }],
-  ["GcsObjectStore (emulator)", () => new GcsObjectStore({ bucket: "contract", endpoint: emu.url })],
+  ["GcsObjectStore (emulator)", () => new GcsObjectStore({ bucket: "contract", endpoint: emu.url, anonymous: true })],
 ];
 
 for (const [label, make] of impls) {
@@ -111,5 +111,5 @@ for (const [label, make] of impls) {
 }
 
 it("GcsObjectStore reports a missing bucket", async () => {
-  await expect(new GcsObjectStore({ bucket: "nope", endpoint: emu.url }).checkBucket()).rejects.toBeInstanceOf(BucketNotFoundError);
+  await expect(new GcsObjectStore({ bucket: "nope", endpoint: emu.url, anonymous: true }).checkBucket()).rejects.toBeInstanceOf(BucketNotFoundError);
 });

@@ -129,7 +129,7 @@ describe("SomLayout", () => {
     const p1 = await listing;
     expect(p1.get("1.2.840.99.1.dcm")?.kind).toBe("file");
     expect(p1.get("1.2.840.99.1.dcm.json")).toBeUndefined();
-    expect(log.lines).toContain("warn: Datastore has sent nothing for 5 s; listing without sidecar .json files until it does");
+    expect(log.lines).toContain("warn: Datastore has sent nothing for 5 s; listing without sidecar .json files until it answers (next try in 10 s)");
     const asked = meta.queries.length;
     release();
     await new Promise((r) => setImmediate(r));

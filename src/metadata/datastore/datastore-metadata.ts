@@ -14,7 +14,7 @@ import { HttpClient, HttpTransportError, readBody } from "../../util/http-client
 import type { Logger } from "../../util/log.js";
 import { withRetries, type RetryPolicy } from "../../util/retry.js";
 import { MetadataError, MetadataPermissionError, MetadataUnavailableError } from "../errors.js";
-import type { MetadataSink, MetadataSource, RecordQuery } from "../metadata-store.js";
+import type { MetadataSink, MetadataSource, QueryProgress, RecordQuery } from "../metadata-store.js";
 import { keyString, type KeyPath, type MetadataRecord } from "../record.js";
 import { keyToJson, recordFromJson, recordToJson, type JsonEntity, type JsonKey, type JsonValue } from "./values.js";
 
@@ -117,12 +117,12 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
     }
   }
 
-  private retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetries({ clock: this.opts.clock, log: this.opts.log, ...(this.opts.retry ? { policy: this.opts.retry } : {}) }, what,
+  private retrying<T>(what: string, op: () => Promise<T>, onRetry?: () => void): Promise<T> {
+    return withRetries({ clock: this.opts.clock, log: this.opts.log, ...(this.opts.retry ? { policy: this.opts.retry } : {}), ...(onRetry ? { onRetry } : {}) }, what,
       (e) => e instanceof MetadataUnavailableError, op);
   }
 
-  async query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]> {
+  async query(q: RecordQuery, progress?: QueryProgress): Promise<MetadataRecord[]> {
     const filters: JsonFilter[] = [];
     if (q.ancestor) filters.push({ propertyFilter: { property: { name: "__key__" }, op: "HAS_ANCESTOR", value: { keyValue: keyToJson(q.ancestor, this.project) } } });
     if (q.where) filters.push({ propertyFilter: { property: { name: q.where.property }, op: "EQUAL", value: { stringValue: q.where.equals } } });
@@ -136,10 +136,10 @@ export class DatastoreMetadata implements MetadataSource, MetadataSink {
     for (let page = 1; ; page++) {
       const resp = await this.retrying(what, () => this.rpc<RunQueryResponse>("runQuery", {
         partitionId: { projectId: this.project }, query: { ...query, ...(cursor ? { startCursor: cursor } : {}) },
-      }));
+      }), progress?.onRetry);
       const batch = resp.batch;
       for (const r of batch?.entityResults ?? []) if (r.entity) out.push(recordFromJson(r.entity));
-      onPage?.();
+      progress?.onPage?.();
       this.opts.log.debug(`${what}: page ${page}, ${batch?.entityResults?.length ?? 0} records`);
       const next = batch?.endCursor;
       if (batch?.moreResults !== "NOT_FINISHED" || !next || next === cursor) break;

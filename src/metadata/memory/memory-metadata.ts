@@ -2,7 +2,7 @@
 // semantics as Datastore (ancestor queries include the ancestor itself,
 // results in key order), a query counter, and switchable outages.
 import { MetadataUnavailableError } from "../errors.js";
-import type { MetadataSink, MetadataSource, RecordQuery } from "../metadata-store.js";
+import type { MetadataSink, MetadataSource, QueryProgress, RecordQuery } from "../metadata-store.js";
 import { isDescendant, keyString, type KeyPath, type MetadataRecord, type RecordValue } from "../record.js";
 
 /** A deep copy that keeps blobs as Buffers (structuredClone makes them plain Uint8Arrays). */
@@ -34,11 +34,11 @@ export class MemoryMetadata implements MetadataSource, MetadataSink {
     for (const r of records) this.records.set(keyString(r.key), cloneRecord(r));
   }
 
-  async query(q: RecordQuery, onPage?: () => void): Promise<MetadataRecord[]> {
+  async query(q: RecordQuery, progress?: QueryProgress): Promise<MetadataRecord[]> {
     this.queries.push(q);
     if (this.down) throw new MetadataUnavailableError("datastore query: unavailable (test outage)");
     await (this.hold ?? Promise.resolve());
-    onPage?.();
+    progress?.onPage?.();
     return [...this.records.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, r]) => r)
