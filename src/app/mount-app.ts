@@ -9,7 +9,8 @@ import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import type { Namespace } from "../namespace/namespace.js";
 import { RawLayout, normalizePrefix } from "../namespace/raw-layout.js";
 import { SomLayout, detectLayout } from "../namespace/som-layout.js";
-import { ObjectReader, defaultReaderOptions } from "../read/object-reader.js";
+import { DiskCache, defaultDiskOptions } from "../cache/disk/disk-cache.js";
+import { ObjectReader, defaultFillOptions, defaultReaderOptions } from "../read/object-reader.js";
 import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { UnreachableError } from "../storage/errors.js";
@@ -43,6 +44,9 @@ export interface MountConfig {
   listConcurrency: number;
   /** Directory entries kept in listing caches. */
   listingCacheEntries: number;
+  /** A disk tier for object bytes, and its size. */
+  cacheDir?: string;
+  cacheDirSize: number;
 }
 
 /**
@@ -89,7 +93,14 @@ async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): 
   return new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS });
 }
 
-export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<{ mount: FuseMount; fs: SomFilesystem }> {
+export interface RunningMount {
+  mount: FuseMount;
+  fs: SomFilesystem;
+  reader: ObjectReader;
+  close(): Promise<void>;
+}
+
+export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<RunningMount> {
   const mountpoint = await prepareMountpoint(cfg.mountpoint, log);
   const gcs = store ?? new GcsObjectStore({ bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) });
   const retrying = new RetryingObjectStore(gcs, systemClock, log);
@@ -102,30 +113,50 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
     throw err;
   }
   const layout = await chooseLayout(cfg, retrying, log);
-  // --cache-size bounds all object bytes the daemon holds: the cache, plus
-  // prefetches downloading (at most a quarter of it, and 64 MiB), plus dead
-  // bytes waiting for the next garbage collection (util/memory.ts).
+  // --cache-size bounds all object bytes the daemon holds: the memory cache,
+  // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
+  // dead bytes waiting for the next garbage collection (util/memory.ts), plus
+  // with a disk tier its write queue (an eighth, at most 32 MiB) and the
+  // background fill's downloads (an eighth, in runs of maxRequest).
   const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
-  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE));
+  const diskQueue = cfg.cacheDir ? Math.min(defaultDiskOptions.queueBytes, Math.floor(cfg.cacheSize / 8)) : 0;
+  const fillConcurrency = Math.max(1, Math.min(defaultFillOptions.concurrency, Math.floor(cfg.cacheSize / 8 / defaultReaderOptions.maxRequest)));
+  const fillBytes = cfg.cacheDir ? fillConcurrency * defaultReaderOptions.maxRequest : 0;
+  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue - fillBytes));
+  const disk = cfg.cacheDir
+    ? await DiskCache.open({ ...defaultDiskOptions, dir: cfg.cacheDir, maxBytes: cfg.cacheDirSize, queueBytes: diskQueue, log })
+    : undefined;
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
-  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log);
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log,
+    disk, { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)), concurrency: fillConcurrency });
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
-  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(64 * 2 ** 20, budget), slack: 2 * 2 ** 20 };
+  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 2 * 2 ** 20, chunk: defaultReaderOptions.maxRequest };
+  const fsOpts = { uid: cfg.uid, gid: cfg.gid, readAhead, randomAfter: 2 };
   const fs = cfg.prefetch
-    ? new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead }, series)
-    : new SomFilesystem(layout, reader, { uid: cfg.uid, gid: cfg.gid, readAhead: { ...readAhead, initial: 0, max: 0 } });
+    ? new SomFilesystem(layout, reader, fsOpts, series)
+    : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
   const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 });
-  const mount = await FuseMount.mount(mountpoint, ops, {
-    metadataTtlSeconds: cfg.metadataTtlSeconds,
-    negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
-    allowOther: cfg.allowOther,
-    fsname: `som:${cfg.bucket}`,
-    debug: cfg.debug,
-  }, log);
-  return { mount, fs };
+  let mount: FuseMount;
+  try {
+    mount = await FuseMount.mount(mountpoint, ops, {
+      metadataTtlSeconds: cfg.metadataTtlSeconds,
+      negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
+      allowOther: cfg.allowOther,
+      fsname: `som:${cfg.bucket}`,
+      debug: cfg.debug,
+    }, log);
+  } catch (err) {
+    await disk?.close();
+    throw err;
+  }
+  // Called on the way out: the disk tier finishes its writes and records a clean shutdown.
+  const close = async (): Promise<void> => {
+    await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  return { mount, fs, reader, close };
 }

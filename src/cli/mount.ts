@@ -31,6 +31,24 @@ interface MountFlags {
   prefetch: boolean;
   listConcurrency: string;
   listingCacheEntries: string;
+  cacheDir?: string;
+  cacheDirSize: string;
+}
+
+/** --cache-dir and --cache-dir-size, checked. */
+function cacheDirArgs(f: MountFlags, mountpoint: string): { cacheDir?: string; cacheDirSize: number } {
+  let size: number;
+  try {
+    size = parseSize(f.cacheDirSize);
+  } catch (e) {
+    throw new UsageError(`bad --cache-dir-size: ${describe(e)}`);
+  }
+  if (size < 16 * 2 ** 20) throw new UsageError("--cache-dir-size must be at least 16MiB");
+  if (f.cacheDir === undefined) return { cacheDirSize: size };
+  const dir = resolve(f.cacheDir);
+  const mnt = resolve(mountpoint);
+  if (dir === mnt || dir.startsWith(`${mnt}/`)) throw new UsageError(`--cache-dir ${f.cacheDir} is inside the mountpoint; put it on a local disk`);
+  return { cacheDir: dir, cacheDirSize: size };
 }
 
 /** Listings and attributes trusted for at most a year: beyond, timer and kernel arithmetic stop meaning it. */
@@ -62,6 +80,7 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
     debug: !!f.debug,
     prefetch: f.prefetch,
     listConcurrency: positiveInt("--list-concurrency", f.listConcurrency),
+    ...cacheDirArgs(f, mountpoint),
     listingCacheEntries: positiveInt("--listing-cache-entries", f.listingCacheEntries),
     layout: f.layout as MountConfig["layout"],
     ...(project ? { project } : {}),
@@ -73,7 +92,8 @@ async function runForeground(cfg: MountConfig): Promise<void> {
   const log = new StreamLogger(cfg.debug ? "debug" : "info");
   // Loaded here, not at the top: other subcommands shouldn't pay for FUSE and its native addons.
   const { startMount } = await import("../app/mount-app.js");
-  const { mount, fs } = await startMount(cfg, log);
+  const running = await startMount(cfg, log);
+  const { mount, fs } = running;
   const where = `gs://${cfg.bucket}/${cfg.prefix ?? ""}`;
   log.info(`mounted ${where} at ${mount.mountpoint} (read-only); stop with Ctrl-C or som umount ${mount.mountpoint}`);
   process.send?.({ type: "ready" });
@@ -86,12 +106,13 @@ async function runForeground(cfg: MountConfig): Promise<void> {
       log.error(describe(e));
       process.exit(1);
     }
-    process.exit(0);
+    void running.close().finally(() => process.exit(0));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGHUP", () => stop("SIGHUP"));
   await mount.whenGone(() => fs.openFiles);
+  await running.close();
   log.info(`${mount.mountpoint} was unmounted; exiting`);
   process.exit(0);
 }
@@ -136,6 +157,8 @@ export function mountCommand(): Command {
     .addOption(new Option("--layout <layout>", "som: Collection/<c>/Entity/<e>/<file> as <c>/<e>/<file>; raw: object names as paths").choices(["auto", "som", "raw"]).default("auto"))
     .option("--project <id>", "Datastore project for sidecar .json records (default: $GOOGLE_CLOUD_PROJECT, $DATASTORE_PROJECT_ID)")
     .option("--no-prefetch", "fetch only what is read: no read-ahead, no series or directory prefetch")
+    .option("--cache-dir <dir>", "a disk cache for object bytes, below the memory cache (created if missing)")
+    .option("--cache-dir-size <size>", "most the disk cache holds (it also always leaves 5% of its file system free)", "10GiB")
     .option("--list-concurrency <n>", "list requests in flight at once (big directories are listed in parallel key ranges)", String(defaultListingOptions.concurrency))
     .option("--listing-cache-entries <n>", "directory entries kept in memory across cached listings (~100 bytes each)", String(defaultListingOptions.entryBudget))
     .option("--uid <uid>", "owner shown for files (default: yours)")

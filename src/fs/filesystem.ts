@@ -25,11 +25,15 @@ export interface FilesystemOptions {
   gid: number;
   /**
    * Read-ahead for a sequential reader: the window starts at `initial` and
-   * doubles per in-order read up to `max`. A read counts as in order when it
-   * starts within `slack` of where the last one ended: the kernel sends a
-   * sequential reader's requests a few at a time, not always in order.
+   * doubles per in-order read up to `max`, and is asked for in aligned
+   * `chunk`s (long ranged requests, several in flight). A read counts as in
+   * order when it starts within `slack` of where the last one ended: the
+   * kernel sends a sequential reader's requests a few at a time, not always
+   * in order.
    */
-  readAhead: { initial: number; max: number; slack: number };
+  readAhead: { initial: number; max: number; slack: number; chunk: number };
+  /** Reads elsewhere than where the last ended, in a row, that make a file "read at random" (background fill). */
+  randomAfter: number;
 }
 
 /** An open file: pinned to the entry (generation) it opened, and how it has been read. */
@@ -42,6 +46,8 @@ interface Handle {
   window: number;
   /** How far read-ahead has already been asked for. */
   aheadTo: number;
+  /** Reads in a row that did not follow the one before. */
+  random: number;
 }
 
 /** Replaced objects remembered until their path is opened again. */
@@ -186,7 +192,7 @@ export class SomFilesystem {
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, random: 0 });
     if (target) void this.series?.opened(path);
     return fd;
   }
@@ -231,20 +237,23 @@ export class SomFilesystem {
    * only sequential readers cause read-ahead.
    */
   private readAhead(h: Handle, t: ReadTarget, position: number, length: number): void {
-    const { slack } = this.opts.readAhead;
+    const { slack, chunk } = this.opts.readAhead;
     const sequential = h.next > 0 && position >= h.next - slack && position <= h.next + slack;
     const end = position + length;
     if (sequential && this.opts.readAhead.max > 0) {
+      h.random = 0;
       h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       h.next = Math.max(h.next, end);
-      // Only what the window newly covers: a 128 KiB read mostly asks nothing new.
+      // What the window newly covers, once it is a whole chunk: long requests, not one per kernel read.
       const from = Math.max(h.next, h.aheadTo);
-      const to = h.next + h.window;
-      if (to > from) {
-        this.reader.readAhead(t, from, to - from);
-        h.aheadTo = to;
+      const to = Math.min(t.size, h.next + h.window);
+      if (to - from >= Math.min(chunk, h.window) || (to === t.size && to > from)) {
+        const upTo = Math.min(t.size, Math.ceil(to / chunk) * chunk);
+        this.reader.readAhead(t, from, upTo - from);
+        h.aheadTo = upTo;
       }
     } else {
+      if (h.next > 0 && ++h.random >= this.opts.randomAfter) this.reader.fill(t);
       h.window = 0;
       h.next = end;
       h.aheadTo = 0;

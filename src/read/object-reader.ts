@@ -1,28 +1,42 @@
-// Read planning for one object generation. Small objects (<= wholeObjectLimit)
-// come in one request and are verified against their CRC32C before anything
-// is served; larger ones are read in aligned blocks by ranged requests. Every
-// block is cached under name + generation, and concurrent readers of the same
-// block share one request (the in-flight map).
+// Read planning for one object generation, over three tiers: memory (the
+// block cache, bounded by --cache-size), disk (--cache-dir, optional), and
+// the network.
 //
-// Blocks can also be fetched ahead of readers (read-ahead within a file,
-// prefetch of the next files of a series). Those go through a queue with its
-// own concurrency limit, never delay a reader's own request (a reader asking
-// for a queued block fetches it at once), and stop when the prefetched bytes
-// nobody has read yet would exceed the budget — prefetching lives inside
-// --cache-size and must not evict what is being read.
+// Small objects (<= wholeObjectLimit) come in one request and are verified
+// against their CRC32C before anything is served. Larger ones are cached in
+// pages (256 KiB) and fetched by ranged requests sized to the access
+// pattern: a read fetches the pages it touches, as one request per run of
+// missing pages — so a random 256 KiB tile read costs one 256 KiB request,
+// not a 4 MiB block — while read-ahead for a sequential reader fetches long
+// runs (up to maxRequest) several at a time. Every page is keyed by name +
+// generation, and concurrent readers of a page share one request.
+//
+// Pages fetched ahead of readers (read-ahead, series prefetch) go through a
+// queue with its own concurrency limit, never delay a reader's own request,
+// and stop when the prefetched bytes nobody has read yet would exceed the
+// budget: prefetching lives inside --cache-size.
+//
+// With a disk tier, every page fetched is also offered to it, and a file
+// read at random is filled in the background: fetched whole, in long runs,
+// straight to disk (not memory), on a queue of its own with a few
+// connections, so foreground reads come first. Random tiles then come from
+// local disk.
 import { blockKey, type BlockCache } from "../cache/block-cache.js";
-import { NotFoundError } from "../storage/errors.js";
-import { copyBytes, sliceBytes, type Bytes } from "../storage/bytes.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import type { DiskCache } from "../cache/disk/disk-cache.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
+import { copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
+import { NotFoundError } from "../storage/errors.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
 
 export interface ObjectReaderOptions {
   /** Objects up to this size are fetched whole and verified. */
   wholeObjectLimit: number;
-  /** Block size for ranged reads of larger objects. */
-  blockSize: number;
+  /** Cache unit of larger objects, and the alignment of their ranged requests. */
+  pageSize: number;
+  /** Longest ranged request (read-ahead and fill use such runs). */
+  maxRequest: number;
   /** Prefetch requests in flight at most (a reader's own requests are not limited). */
   prefetchConcurrency: number;
   /** Prefetched bytes not yet read (cached or in flight) allowed at once. */
@@ -31,19 +45,33 @@ export interface ObjectReaderOptions {
   prefetchInFlightBytes: number;
 }
 
+export interface FillOptions {
+  /** Objects up to this size are filled whole when read at random. */
+  maxObjectBytes: number;
+  /** Fill requests in flight at once: a share of the connections. */
+  concurrency: number;
+}
+
 /**
  * 48 prefetches in flight: reading a series is bound by per-request latency;
  * on the bench series (0.5 MB files, 30 ms per request) 48 beat 24 by ~20%.
  */
 export const defaultReaderOptions: Omit<ObjectReaderOptions, "prefetchBudget"> = {
-  wholeObjectLimit: 8 * 2 ** 20, blockSize: 4 * 2 ** 20, prefetchConcurrency: 48, prefetchInFlightBytes: 64 * 2 ** 20,
+  wholeObjectLimit: 8 * 2 ** 20, pageSize: 256 * 2 ** 10, maxRequest: 8 * 2 ** 20, prefetchConcurrency: 48, prefetchInFlightBytes: 128 * 2 ** 20,
 };
+
+export const defaultFillOptions: FillOptions = { maxObjectBytes: 64 * 2 ** 30, concurrency: 8 };
 
 export interface ReadTarget extends ObjectSource {
   size: number;
 }
 
-type BlockIndex = number | "all";
+/** A run of pages [first, last] of one object, or the whole of a small one. */
+interface Run {
+  t: ReadTarget;
+  first: number;
+  last: number;
+}
 
 export class ObjectReader {
   private readonly inflight = new Map<string, Promise<Bytes>>();
@@ -54,19 +82,39 @@ export class ObjectReader {
   private prefetchPending = 0;
   /** Bytes of prefetches downloading now. */
   private downloading = 0;
+  /** Objects being filled to disk, by generation + name. */
+  private readonly filling = new Set<string>();
+  private readonly fillQueue: (() => Promise<void>)[] = [];
+  private fillRunning = 0;
+  readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
   constructor(
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
     private readonly opts: ObjectReaderOptions,
     private readonly log?: Logger,
+    private readonly disk?: DiskCache,
+    private readonly fillOpts: FillOptions = defaultFillOptions,
   ) {}
+
+  /** Whether an object is read whole (one verified request) rather than in pages. */
+  isWhole(t: ReadTarget): boolean {
+    return t.size <= this.opts.wholeObjectLimit;
+  }
+
+  private key(t: ReadTarget, page: number | "all"): string {
+    return blockKey(t.name, t.generation, page);
+  }
+
+  private pageBytes(t: ReadTarget, page: number): number {
+    return Math.min(this.opts.pageSize, t.size - page * this.opts.pageSize);
+  }
 
   /** Bytes [offset, offset + length) of the object (fewer at its end). */
   async read(t: ReadTarget, offset: number, length: number): Promise<Buffer> {
     const end = Math.min(t.size, offset + length);
     if (offset >= end) return Buffer.alloc(0);
-    if (t.size <= this.opts.wholeObjectLimit) return sliceBytes(await this.block(t, "all", "demand"), offset, end);
+    if (this.isWhole(t)) return sliceBytes(await this.whole(t, "demand"), offset, end);
     const out = Buffer.allocUnsafe(end - offset);
     return out.subarray(0, await this.readInto(t, offset, end - offset, out));
   }
@@ -78,68 +126,198 @@ export class ObjectReader {
   async readInto(t: ReadTarget, offset: number, length: number, target: Uint8Array): Promise<number> {
     const end = Math.min(t.size, offset + length, offset + target.length);
     if (offset >= end) return 0;
-    if (t.size <= this.opts.wholeObjectLimit) return copyBytes(await this.block(t, "all", "demand"), target, 0, offset, end);
-    const bs = this.opts.blockSize;
-    const first = Math.floor(offset / bs);
-    const last = Math.floor((end - 1) / bs);
-    const blocks = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(t, first + i, "demand")));
+    if (this.isWhole(t)) return copyBytes(await this.whole(t, "demand"), target, 0, offset, end);
+    const P = this.opts.pageSize;
+    const first = Math.floor(offset / P);
+    const pages = await Promise.all(this.pages(t, first, Math.floor((end - 1) / P), "demand"));
     let copied = 0;
-    blocks.forEach((b, i) => {
-      const base = (first + i) * bs;
-      copied += copyBytes(b, target, copied, Math.max(offset, base) - base, Math.min(end, base + bs) - base);
+    pages.forEach((b, i) => {
+      const base = (first + i) * P;
+      copied += copyBytes(b, target, copied, Math.max(offset, base) - base, Math.min(end, base + P) - base);
     });
     return copied;
   }
 
-  /** Whether an object is read whole (one verified request) rather than in blocks. */
-  isWhole(t: ReadTarget): boolean {
-    return t.size <= this.opts.wholeObjectLimit;
+  /**
+   * Promises of pages [first, last]: from memory, a request in flight, the
+   * disk, or the network — one request per run of pages none of those has.
+   */
+  private pages(t: ReadTarget, first: number, last: number, origin: "demand" | "prefetch"): Promise<Bytes>[] {
+    const out: Promise<Bytes>[] = [];
+    let runStart = -1;
+    const flush = (upTo: number): void => {
+      if (runStart < 0) return;
+      out.push(...this.fetchRun({ t, first: runStart, last: upTo }, origin));
+      runStart = -1;
+    };
+    const maxPages = Math.max(1, Math.floor(this.opts.maxRequest / this.opts.pageSize));
+    for (let i = first; i <= last; i++) {
+      const k = this.key(t, i);
+      // A prefetch only needs the page present; looking it up would count it as read.
+      const hit = origin === "demand" ? this.cache.get(k) : this.cache.has(k) ? ALREADY_CACHED : undefined;
+      const fly = hit ? undefined : this.inflight.get(k);
+      const onDisk = !hit && !fly && this.disk?.has(k);
+      if (hit || fly || onDisk) {
+        flush(i - 1);
+        out.push(hit ? Promise.resolve(hit) : fly ? this.joined(fly, k, origin) : this.fromDisk(t, i, origin));
+      } else {
+        if (runStart < 0) runStart = i;
+        if (i - runStart + 1 >= maxPages) flush(i);
+      }
+    }
+    flush(last);
+    return out;
   }
 
-  /** Fetches the blocks covering [from, from + length) ahead of a sequential reader. */
+  /** A page in flight: a demand reader joining a prefetch makes it count as used once it lands. */
+  private joined(p: Promise<Bytes>, key: string, origin: "demand" | "prefetch"): Promise<Bytes> {
+    return origin === "demand" ? p.then((b) => (this.cache.get(key), b)) : p;
+  }
+
+  /** A page from the disk tier into memory; a bad or missing block is fetched from the network instead. */
+  private fromDisk(t: ReadTarget, page: number | "all", origin: "demand" | "prefetch"): Promise<Bytes> {
+    const k = this.key(t, page);
+    const length = page === "all" ? t.size : this.pageBytes(t, page);
+    const p = this.disk!.read(k, length).then((data): Promise<Bytes> | Bytes => {
+      if (!data) {
+        this.inflight.delete(k);
+        return page === "all" ? this.fetchWhole(t, origin) : this.fetchRun({ t, first: page, last: page }, origin)[0]!;
+      }
+      this.stats.diskHits++;
+      this.cache.set(k, data, origin);
+      return data;
+    }).finally(() => {
+      if (this.inflight.get(k) === p) this.inflight.delete(k);
+    });
+    this.inflight.set(k, p);
+    return p;
+  }
+
+  /** One ranged request for a run of pages; each page's promise settles when it arrives. */
+  private fetchRun(run: Run, origin: "demand" | "prefetch"): Promise<Bytes>[] {
+    const P = this.opts.pageSize;
+    const { t, first, last } = run;
+    const start = first * P;
+    const end = Math.min(t.size, (last + 1) * P);
+    const response = this.request(t, start, end);
+    const out: Promise<Bytes>[] = [];
+    for (let i = first; i <= last; i++) {
+      const k = this.key(t, i);
+      const p = response.then((bytes) => {
+        const page = sliceView(bytes, (i - first) * P, Math.min(end, (i + 1) * P) - start);
+        this.cache.set(k, page, origin);
+        this.disk?.offer(k, partsOf(page));
+        return page;
+      }).finally(() => {
+        if (this.inflight.get(k) === p) this.inflight.delete(k);
+      });
+      this.inflight.set(k, p);
+      out.push(p);
+    }
+    return out;
+  }
+
+  private async request(t: ReadTarget, start: number, end: number): Promise<Bytes> {
+    this.stats.requests++;
+    this.stats.requestBytes += end - start;
+    try {
+      return await this.store.readBytes(t.name, t.generation, { start, end });
+    } catch (err) {
+      throw stale(t, err);
+    }
+  }
+
+  /** A whole small object: memory, in flight, disk, or one verified request. */
+  private whole(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
+    const k = this.key(t, "all");
+    const hit = origin === "demand" ? this.cache.get(k) : undefined;
+    if (hit) return Promise.resolve(hit);
+    const fly = this.inflight.get(k);
+    if (fly) return this.joined(fly, k, origin);
+    if (this.disk?.has(k)) return this.fromDisk(t, "all", origin);
+    return this.fetchWhole(t, origin);
+  }
+
+  private fetchWhole(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
+    const k = this.key(t, "all");
+    this.stats.requests++;
+    this.stats.requestBytes += t.size;
+    const p = this.store.readBytes(t.name, t.generation, undefined, t.crc32c).then((b) => {
+      this.cache.set(k, b, origin);
+      this.disk?.offer(k, partsOf(b));
+      return b;
+    }, (err: unknown) => {
+      throw stale(t, err);
+    }).finally(() => {
+      if (this.inflight.get(k) === p) this.inflight.delete(k);
+    });
+    this.inflight.set(k, p);
+    return p;
+  }
+
+  /** Fetches [from, from + length) ahead of a sequential reader, in runs aligned to maxRequest. */
   readAhead(t: ReadTarget, from: number, length: number): void {
     if (this.isWhole(t)) return;
+    const P = this.opts.pageSize;
     const end = Math.min(t.size, from + length);
-    const bs = this.opts.blockSize;
-    for (let i = Math.floor(from / bs); i * bs < end; i++) this.prefetch(t, i);
+    const per = Math.max(1, Math.floor(this.opts.maxRequest / P));
+    const lastPage = Math.ceil(end / P) - 1;
+    for (let a = Math.floor(from / P); a <= lastPage; a = (Math.floor(a / per) + 1) * per) {
+      this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1) });
+    }
   }
 
-  /** The start of an object ahead of its reader: all of a small one, the first block (the header) of a big one. */
+  /** The start of an object ahead of its reader: all of a small one, the first 4 MiB (the header a viewer scans first) of a big one. */
   prefetchHead(t: ReadTarget): void {
-    this.prefetch(t, this.isWhole(t) ? "all" : 0);
+    if (this.isWhole(t)) this.prefetch({ t, first: -1, last: -1 });
+    else this.prefetch({ t, first: 0, last: Math.min(Math.ceil(t.size / this.opts.pageSize), Math.ceil(4 * 2 ** 20 / this.opts.pageSize)) - 1 });
   }
 
-  private blockBytes(t: ReadTarget, index: BlockIndex): number {
-    return index === "all" ? t.size : Math.min(this.opts.blockSize, t.size - index * this.opts.blockSize);
+  /** first = -1: the whole of a small object. */
+  private runBytes(run: Run): number {
+    if (run.first < 0) return run.t.size;
+    return Math.min(run.t.size, (run.last + 1) * this.opts.pageSize) - run.first * this.opts.pageSize;
   }
 
-  private prefetch(t: ReadTarget, index: BlockIndex): void {
-    const key = blockKey(t.name, t.generation, index);
-    if (this.cache.has(key) || this.inflight.has(key) || this.queued.has(key)) return;
-    const bytes = this.blockBytes(t, index);
-    if (bytes <= 0) return;
+  private isPresent(t: ReadTarget, page: number | "all"): boolean {
+    const k = this.key(t, page);
+    return this.cache.has(k) || this.inflight.has(k);
+  }
+
+  private prefetch(run: Run): void {
+    const { t } = run;
+    const qkey = `${t.generation}\u0000${run.first}\u0000${t.name}`;
+    if (this.queued.has(qkey)) return;
+    if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run)) return;
+    const bytes = this.runBytes(run);
     if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return;
-    this.queued.add(key);
+    this.queued.add(qkey);
     this.prefetchPending += bytes;
     this.queue.push({
-      key,
+      key: qkey,
       bytes,
       start: () => {
-        this.queued.delete(key);
+        this.queued.delete(qkey);
         const done = (): void => {
           this.prefetchPending -= bytes;
           this.downloading -= bytes;
           this.running--;
           this.pump();
         };
-        if (this.cache.has(key) || this.inflight.has(key)) return done(); // a reader got there first
-        this.block(t, index, "prefetch").then(done, (err: unknown) => {
-          this.log?.debug(`prefetch of ${t.name} block ${index} failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (run.first < 0 && this.isPresent(t, "all")) return done(); // a reader got there first
+        const work = run.first < 0 ? [this.whole(t, "prefetch")] : this.pages(t, run.first, run.last, "prefetch");
+        Promise.all(work).then(done, (err: unknown) => {
+          this.log?.debug(`prefetch of ${t.name} [${run.first}..${run.last}] failed: ${err instanceof Error ? err.message : String(err)}`);
           done();
         });
       },
     });
     this.pump();
+  }
+
+  private allPresent(run: Run): boolean {
+    for (let i = run.first; i <= run.last; i++) if (!this.isPresent(run.t, i)) return false;
+    return true;
   }
 
   private pump(): void {
@@ -154,34 +332,81 @@ export class ObjectReader {
     }
   }
 
-  private block(t: ReadTarget, index: BlockIndex, origin: "demand" | "prefetch"): Promise<Bytes> {
-    const key = blockKey(t.name, t.generation, index);
-    const hit = origin === "demand" ? this.cache.get(key) : undefined;
-    if (hit) return Promise.resolve(hit);
-    let p = this.inflight.get(key);
-    if (p) {
-      // Joining a prefetch in flight: its block counts as used once it lands.
-      return origin === "demand" ? p.then((b) => (this.cache.get(key), b)) : p;
+  /**
+   * A file is being read at random: with a disk tier, fetch all of it there
+   * in the background, in long runs, at most fillOpts.concurrency requests
+   * at a time (its own queue: foreground reads and read-ahead come first).
+   */
+  fill(t: ReadTarget): void {
+    if (!this.disk || this.isWhole(t) || t.size > this.fillOpts.maxObjectBytes) return;
+    const id = `${t.generation}\u0000${t.name}`;
+    if (this.filling.has(id)) return;
+    this.filling.add(id);
+    const P = this.opts.pageSize;
+    const per = Math.max(1, Math.floor(this.opts.maxRequest / P));
+    const pages = Math.ceil(t.size / P);
+    let left = 0;
+    let failed = false;
+    const finished = (): void => {
+      if (--left > 0) return;
+      this.log?.debug(`filled ${t.name} to disk${failed ? " (in part: some runs failed)" : ""}`);
+    };
+    for (let a = 0; a < pages; a += per) {
+      const last = Math.min(pages - 1, a + per - 1);
+      left++;
+      this.fillQueue.push(async () => {
+        try {
+          await this.fillRun({ t, first: a, last });
+        } catch (err) {
+          failed = true;
+          this.log?.debug(`fill of ${t.name} [${a}..${last}] failed: ${err instanceof Error ? err.message : String(err)}`);
+        } finally {
+          finished();
+        }
+      });
     }
-    p = this.fetch(t, index)
-      .then((b) => {
-        this.cache.set(key, b, origin);
-        return b;
-      })
-      .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    this.pumpFill();
   }
 
-  private async fetch(t: ReadTarget, index: BlockIndex): Promise<Bytes> {
-    try {
-      if (index === "all") return await this.store.readBytes(t.name, t.generation, undefined, t.crc32c);
-      const start = index * this.opts.blockSize;
-      return await this.store.readBytes(t.name, t.generation, { start, end: Math.min(t.size, start + this.opts.blockSize) });
-    } catch (err) {
-      // The generation this file was opened on is gone: the object was replaced or deleted.
-      if (err instanceof NotFoundError) throw new FsError("ESTALE", `${t.name}#${t.generation} no longer exists`, { cause: err });
-      throw err;
+  private pumpFill(): void {
+    while (this.fillRunning < this.fillOpts.concurrency && this.fillQueue.length > 0) {
+      const job = this.fillQueue.shift()!;
+      this.fillRunning++;
+      void job().finally(() => {
+        this.fillRunning--;
+        this.pumpFill();
+      });
     }
   }
+
+  /** Fetches the pages of a run the disk lacks (as one request over their span) and writes them there. */
+  private async fillRun(run: Run): Promise<void> {
+    const { t } = run;
+    let a = run.first;
+    let b = run.last;
+    while (a <= b && this.disk!.has(this.key(t, a))) a++;
+    while (b >= a && this.disk!.has(this.key(t, b))) b--;
+    if (a > b) return;
+    const P = this.opts.pageSize;
+    const start = a * P;
+    const end = Math.min(t.size, (b + 1) * P);
+    this.stats.fillRequests++;
+    this.stats.fillBytes += end - start;
+    const bytes = await this.store.readBytes(t.name, t.generation, { start, end }).catch((err: unknown) => {
+      throw stale(t, err);
+    });
+    for (let i = a; i <= b; i++) {
+      const k = this.key(t, i);
+      if (this.disk!.has(k)) continue;
+      await this.disk!.write(k, partsOf(sliceView(bytes, (i - a) * P, Math.min(end, (i + 1) * P) - start)));
+    }
+  }
+}
+
+/** Stands for a page a prefetch found cached: nothing to fetch, never read. */
+const ALREADY_CACHED: Bytes = Buffer.alloc(0);
+
+/** The generation a file was opened on is gone: the object was replaced or deleted. */
+function stale(t: ReadTarget, err: unknown): unknown {
+  return err instanceof NotFoundError ? new FsError("ESTALE", `${t.name}#${t.generation} no longer exists`, { cause: err }) : err;
 }

@@ -47,6 +47,19 @@ export class Chunks {
   toBuffer(): Buffer {
     return Buffer.concat(this.parts, this.length);
   }
+
+  /** Bytes [start, end) as views of the same chunks (nothing copied). */
+  slice(start: number, end: number): Chunks {
+    end = Math.min(end, this.length);
+    const out: Buffer[] = [];
+    for (let i = start < end ? this.chunkAt(start) : this.parts.length; i < this.parts.length; i++) {
+      const s = this.starts[i]!;
+      if (s >= end) break;
+      const part = this.parts[i]!;
+      out.push(part.subarray(Math.max(0, start - s), Math.min(part.length, end - s)));
+    }
+    return new Chunks(out);
+  }
 }
 
 /** Bytes of an object or a block: one Buffer, or chunks as received. */
@@ -55,6 +68,16 @@ export type Bytes = Buffer | Chunks;
 export function copyBytes(src: Bytes, target: Uint8Array, targetStart: number, start: number, end: number): number {
   if (src instanceof Chunks) return src.copy(target, targetStart, start, end);
   return Buffer.from(src.buffer, src.byteOffset, src.length).copy(target, targetStart, start, Math.min(end, src.length));
+}
+
+/** The bytes as Buffers, in order (for writing them out without joining). */
+export function partsOf(b: Bytes): Buffer[] {
+  return b instanceof Chunks ? b.parts : [b];
+}
+
+/** Bytes [start, end) without copying. */
+export function sliceView(b: Bytes, start: number, end: number): Bytes {
+  return b instanceof Chunks ? b.slice(start, end) : b.subarray(start, end);
 }
 
 /** A Buffer holding [start, end) of the bytes: a view when possible, else a copy. */

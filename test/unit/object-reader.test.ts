@@ -10,7 +10,7 @@ import { RetryingObjectStore } from "../../src/storage/retrying-object-store.js"
 import { ManualClock, systemClock } from "../../src/util/clock.js";
 import { MemoryLogger } from "../../src/util/log.js";
 
-const opts = { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: 1_000, prefetchInFlightBytes: 1_000 };
+const opts = { wholeObjectLimit: 100, pageSize: 64, maxRequest: 256, prefetchConcurrency: 4, prefetchBudget: 1_000, prefetchInFlightBytes: 1_000 };
 const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) % 256));
 
 function setup() {
@@ -40,15 +40,17 @@ describe("ObjectReader", () => {
     expect(store.calls.read).toBe(3);
   });
 
-  it("reads large objects in blocks, stitching across boundaries", async () => {
+  it("reads large objects in pages, one request per run of missing pages, stitching across boundaries", async () => {
     const { store, reader } = setup();
     const data = bytes(1000);
     const info = store.put("large", data);
     const t = { kind: "object" as const, name: "large", generation: info.generation, size: 1000 };
     expect(await reader.read(t, 60, 200)).toEqual(data.subarray(60, 260));
-    expect(store.calls.read).toBe(5); // blocks 0..4
+    expect(store.calls.read).toBe(2); // pages 0..4: runs of at most 4 pages (maxRequest 256)
     expect(await reader.read(t, 0, 1000)).toEqual(data);
-    expect(store.calls.read).toBe(16); // 16 blocks of 64 in all, each once
+    // Pages 5..15 were missing: 3 more runs, no page twice.
+    expect(store.calls.read).toBe(5);
+    expect(reader.stats.requestBytes).toBe(1000);
   });
 
   it("shares one request among concurrent readers of a block", async () => {
@@ -63,7 +65,7 @@ describe("ObjectReader", () => {
     const store = new MemoryObjectStore();
     store.put("f", bytes(1000));
     const layout = new RawLayout(store, { prefix: "", metadataTtlMs: 0, negativeTtlMs: 0, clock: new ManualClock(), log: new MemoryLogger(), mountTime: new Date(0) });
-    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32 } });
+    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 256 }, randomAfter: 2 });
     const fd = await fs.open("/f", 0);
     expect(await fs.read(fd, 0, 64)).toEqual(bytes(1000).subarray(0, 64));
     store.put("f", Buffer.alloc(1000, 1));

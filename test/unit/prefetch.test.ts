@@ -23,40 +23,42 @@ function setup(opts: { cache?: number; budget?: number; depth?: number } = {}) {
   const log = new MemoryLogger();
   const layout = new RawLayout(store, { prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock, log, mountTime: new Date(0) });
   const cache = new LruBlockCache(opts.cache ?? 1_000_000);
-  const reader = new ObjectReader(store, cache, { wholeObjectLimit: 100, blockSize: 64, prefetchConcurrency: 4, prefetchBudget: opts.budget ?? 100_000, prefetchInFlightBytes: 1_000 }, log);
+  const reader = new ObjectReader(store, cache, { wholeObjectLimit: 100, pageSize: 64, maxRequest: 128, prefetchConcurrency: 4, prefetchBudget: opts.budget ?? 100_000, prefetchInFlightBytes: 1_000 }, log);
   const policy = new PrefetchPolicy(cache.stats, clock, { initialDepth: opts.depth ?? 3, maxDepth: 8, judgeEveryBytes: 200, probeAfterMs: 1_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
-  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32 } }, series);
-  return { store, cache, fs, clock, policy };
+  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 128 }, randomAfter: 2 }, series);
+  return { store, cache, fs, clock, policy, reader };
 }
 
 describe("read-ahead within a file", () => {
   it("fetches ahead of a sequential reader, each block once, bytes intact", async () => {
-    const { store, fs } = setup();
+    const { store, fs, reader } = setup();
     const data = bytes(64 * 40);
     store.put("big", data);
     const fd = await fs.open("/big", 0);
     const got: Buffer[] = [];
     for (let pos = 0; pos < 64 * 6; pos += 16) got.push(await fs.read(fd, pos, 16));
     await settle();
-    // Six blocks read; the window (128 B, doubling to 512 B) has fetched well past them.
-    expect(store.calls.read).toBeGreaterThanOrEqual(6 + 512 / 64 - 1);
-    const before = store.calls.read;
+    // Six pages read; the window (128 B, doubling to 512 B) has fetched well past them, two pages per request.
+    const { requests, requestBytes } = reader.stats;
+    expect(requestBytes).toBeGreaterThanOrEqual(64 * 6 + 512 - 64);
+    expect(requests).toBeLessThan(requestBytes / 64); // runs of pages, not a request per page
     for (let pos = 64 * 6; pos < data.length; pos += 16) got.push(await fs.read(fd, pos, 16));
     await settle();
     expect(Buffer.concat(got)).toEqual(data);
-    expect(store.calls.read).toBeLessThanOrEqual(40); // never a block twice
-    expect(before).toBeLessThan(store.calls.read);
+    expect(reader.stats.requestBytes).toBe(data.length); // never a page twice
+    expect(reader.stats.requests).toBeLessThanOrEqual(20 + 2); // two pages a request, but for the first reads
   });
 
   it("does not read ahead for random access or a header peek", async () => {
-    const { store, fs } = setup();
+    const { store, fs, reader } = setup();
     store.put("big", bytes(64 * 40));
     const fd = await fs.open("/big", 0);
     const offsets = [0, 64 * 30, 64 * 7, 64 * 19, 64 * 2, 64 * 35];
     for (const o of offsets) await fs.read(fd, o + 3, 10);
     await settle();
-    expect(store.calls.read).toBe(offsets.length); // exactly the blocks touched
+    expect(store.calls.read).toBe(offsets.length); // exactly the pages touched
+    expect(reader.stats.requestBytes).toBe(offsets.length * 64); // each one page long: small aligned ranges
   });
 });
 

@@ -1,0 +1,335 @@
+// The disk tier: blocks of object bytes in files under --cache-dir, below the
+// memory cache. Every block is keyed by object name + generation (+ block),
+// so nothing in it can ever stand for other bytes; each file says what it
+// holds and is checked when read back (block-file.ts).
+//
+// Layout of <dir>/som-cache-v1/:
+//   lock       flock'ed for the life of the daemon: one mount per directory
+//   index      the blocks, least recently used first: "<hash> <bytes>" lines
+//   journal    what happened since the index was written: "P <hash> <bytes>",
+//              "D <hash>" (appended after the block file is in place)
+//   clean      present only after a clean shutdown
+//   blocks/ab/cd/<hash>   block files (hash = SHA-256 of the key)
+//   tmp/       files being written; renamed into blocks/ when complete
+//
+// What survives: a remount reads the index and replays the journal. A crash
+// loses at most the blocks being written (their temp files are dropped; a
+// block renamed but not yet journaled is adopted by the scan that follows an
+// unclean shutdown). If the index is lost, the blocks directory is scanned.
+// Nothing is trusted blindly: every read is checked, and a bad block is
+// deleted and fetched again.
+//
+// Limits: the blocks take at most --cache-dir-size, and the file system is
+// always left with 5% free; least recently used blocks go first. When the
+// disk is full for other reasons, blocks are simply not written.
+import { createHash } from "node:crypto";
+import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../util/log.js";
+import { printable } from "../../util/printable.js";
+import { decodeBlock, encodeHeader } from "./block-file.js";
+import { lockDir } from "./dir-lock.js";
+
+export interface DiskCacheOptions {
+  /** The user's --cache-dir (the cache lives in a versioned directory inside it). */
+  dir: string;
+  /** Bytes of block files at most. */
+  maxBytes: number;
+  /** Share of the file system always left free. */
+  minFreeShare: number;
+  /** Bytes queued for writing at most: offers beyond it are dropped, writes wait. */
+  queueBytes: number;
+  /** Block files written at once. */
+  writers: number;
+  log: Logger;
+}
+
+export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20, writers: 4 };
+
+interface Job {
+  hash: string;
+  key: string;
+  parts: Buffer[];
+  bytes: number;
+  done: () => void;
+}
+
+export interface DiskCacheStats {
+  hits: number;
+  misses: number;
+  /** Blocks found bad when read back (and deleted). */
+  corrupt: number;
+  written: number;
+  /** Blocks not written: the queue was full, or the disk was. */
+  skipped: number;
+  evicted: number;
+  readBytes: number;
+  writtenBytes: number;
+}
+
+const hashOf = (key: string): string => createHash("sha256").update(key).digest("hex");
+
+export class DiskCache {
+  /** hash -> file bytes; Map order is recency, least recent first. */
+  private readonly entries = new Map<string, number>();
+  private used = 0;
+  private readonly queue: Job[] = [];
+  private queued = 0;
+  private writing = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** File-system space as last measured, and bytes written since. */
+  private space = { avail: Number.POSITIVE_INFINITY, total: 0, writtenSince: 0, at: 0 };
+  private journalLines = 0;
+  private closed = false;
+  readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
+
+  private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {}
+
+  /** Opens (creating) the cache directory; throws DirLockedError if another daemon has it. */
+  static async open(opts: DiskCacheOptions): Promise<DiskCache> {
+    const root = join(opts.dir, "som-cache-v1");
+    await mkdir(join(root, "blocks"), { recursive: true });
+    await mkdir(join(root, "tmp"), { recursive: true });
+    const lock = lockDir(join(root, "lock"), `cache directory ${opts.dir}`);
+    const cache = new DiskCache(root, opts, lock);
+    try {
+      await cache.load();
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    return cache;
+  }
+
+  private path(hash: string): string {
+    return join(this.root, "blocks", hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  /** Index, then journal; a full scan after an unclean shutdown or without an index. */
+  private async load(): Promise<void> {
+    await rm(join(this.root, "tmp"), { recursive: true, force: true }); // writes a crash cut short
+    await mkdir(join(this.root, "tmp"));
+    const clean = await stat(join(this.root, "clean")).then(() => true, () => false);
+    const index = await readFile(join(this.root, "index"), "utf8").catch(() => undefined);
+    for (const line of (index ?? "").split("\n")) {
+      const [h, n] = line.split(" ");
+      if (h && n && /^\d+$/.test(n)) this.put(h, Number(n));
+    }
+    const journal = await readFile(join(this.root, "journal"), "utf8").catch(() => "");
+    for (const line of journal.split("\n")) {
+      const [op, h, n] = line.split(" ");
+      if (op === "P" && h && n && /^\d+$/.test(n)) this.put(h, Number(n));
+      else if (op === "D" && h) this.drop(h);
+      // A last line cut short by a crash is ignored.
+    }
+    if (!clean || index === undefined) await this.scan(index === undefined ? "no index" : "an unclean shutdown");
+    await rm(join(this.root, "clean"), { force: true });
+    await this.compact();
+    await this.refreshSpace();
+    await this.makeRoom(0);
+    this.opts.log.info(`disk cache ${printable(this.opts.dir)}: ${this.entries.size.toLocaleString("en-US")} blocks, ${(this.used / 2 ** 20).toFixed(0)} MiB of ${(this.opts.maxBytes / 2 ** 20).toFixed(0)} MiB`);
+  }
+
+  /** Adopts block files the index does not know (at the old end) and forgets entries without a file. */
+  private async scan(why: string): Promise<void> {
+    const found = new Map<string, number>();
+    const blocks = join(this.root, "blocks");
+    for (const a of await readdir(blocks).catch(() => [])) {
+      for (const b of await readdir(join(blocks, a)).catch(() => [])) {
+        for (const h of await readdir(join(blocks, a, b)).catch(() => [])) {
+          const st = await stat(join(blocks, a, b, h)).catch(() => undefined);
+          if (st?.isFile()) found.set(h, st.size);
+        }
+      }
+    }
+    const known = [...this.entries.keys()];
+    const knownSet = new Set(known);
+    this.entries.clear();
+    this.used = 0;
+    let adopted = 0;
+    for (const [h, n] of found) if (!knownSet.has(h)) (this.put(h, n), adopted++);
+    for (const h of known) if (found.has(h)) this.put(h, found.get(h)!);
+    this.opts.log.info(`disk cache: scanned after ${why}: ${found.size} block files, ${adopted} not in the index`);
+  }
+
+  private put(hash: string, bytes: number): void {
+    this.drop(hash);
+    this.entries.set(hash, bytes);
+    this.used += bytes;
+  }
+
+  private drop(hash: string): void {
+    const n = this.entries.get(hash);
+    if (n === undefined) return;
+    this.entries.delete(hash);
+    this.used -= n;
+  }
+
+  /** Bytes of block files held. INVARIANT (between writes): <= maxBytes. */
+  get size(): number {
+    return this.used;
+  }
+
+  get blocks(): number {
+    return this.entries.size;
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(hashOf(key));
+  }
+
+  /** The block's data if it is here and intact; a bad block is deleted (and counted). */
+  async read(key: string, length: number): Promise<Buffer | undefined> {
+    const hash = hashOf(key);
+    if (!this.entries.has(hash)) {
+      this.stats.misses++;
+      return undefined;
+    }
+    const file = await readFile(this.path(hash)).catch(() => undefined);
+    if (!file && !this.entries.has(hash)) {
+      this.stats.misses++; // evicted while we read
+      return undefined;
+    }
+    const check = file ? decodeBlock(file, key, length) : ({ ok: false, why: "file missing" } as const);
+    if (!check.ok) {
+      this.stats.corrupt++;
+      this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${check.why}); fetching it again`);
+      await this.remove(hash);
+      this.stats.misses++;
+      return undefined;
+    }
+    // Touched: most recently used now.
+    const n = this.entries.get(hash);
+    if (n !== undefined) {
+      this.entries.delete(hash);
+      this.entries.set(hash, n);
+    }
+    this.stats.hits++;
+    this.stats.readBytes += check.data.length;
+    return check.data;
+  }
+
+  /** Queues a block to be written if there is room in the queue; false (skipped) if not. */
+  offer(key: string, parts: Buffer[]): boolean {
+    const bytes = parts.reduce((a, p) => a + p.length, 0);
+    if (this.closed || this.queued + bytes > this.opts.queueBytes || this.has(key)) {
+      if (!this.has(key)) this.stats.skipped++;
+      return false;
+    }
+    this.enqueue(key, parts, bytes, () => undefined);
+    return true;
+  }
+
+  /** Writes a block, waiting for room in the queue first; resolves once it is on disk (or given up). */
+  async write(key: string, parts: Buffer[]): Promise<void> {
+    const bytes = parts.reduce((a, p) => a + p.length, 0);
+    while (!this.closed && this.queued > 0 && this.queued + bytes > this.opts.queueBytes) {
+      await new Promise<void>((r) => this.waiting.push(r));
+    }
+    if (this.closed || this.has(key)) return;
+    await new Promise<void>((done) => this.enqueue(key, parts, bytes, done));
+  }
+
+  private enqueue(key: string, parts: Buffer[], bytes: number, done: () => void): void {
+    this.queue.push({ hash: hashOf(key), key, parts, bytes, done });
+    this.queued += bytes;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.writing < this.opts.writers && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.writing++;
+      void this.writeJob(job).catch((err: unknown) => {
+        this.stats.skipped++;
+        this.opts.log.debug(`disk cache: writing a block failed: ${err instanceof Error ? err.message : String(err)}`);
+      }).finally(() => {
+        this.writing--;
+        this.queued -= job.bytes;
+        job.done();
+        for (const w of this.waiting.splice(0)) w();
+        this.pump();
+      });
+    }
+  }
+
+  private async writeJob(job: Job): Promise<void> {
+    const header = encodeHeader(job.key, job.parts);
+    const size = header.length + job.bytes;
+    if (!(await this.makeRoom(size))) {
+      this.stats.skipped++;
+      return;
+    }
+    const final = this.path(job.hash);
+    const temp = join(this.root, "tmp", `${job.hash}.${process.pid}.${this.stats.written}`);
+    const fh = await openFile(temp, "w");
+    try {
+      await fh.writev([header, ...job.parts]);
+    } finally {
+      await fh.close();
+    }
+    await mkdir(join(final, ".."), { recursive: true });
+    await rename(temp, final);
+    this.put(job.hash, size);
+    this.space.avail -= size;
+    this.space.writtenSince += size;
+    this.stats.written++;
+    this.stats.writtenBytes += job.bytes;
+    await this.journal(`P ${job.hash} ${size}\n`);
+  }
+
+  /** Evicts least recently used blocks until `incoming` more bytes fit both limits; false if they can't. */
+  private async makeRoom(incoming: number): Promise<boolean> {
+    if (this.space.writtenSince > 64 * 2 ** 20 || performance.now() - this.space.at > 2_000) await this.refreshSpace();
+    const minFree = this.space.total * this.opts.minFreeShare;
+    const over = (): boolean => this.used + incoming > this.opts.maxBytes || this.space.avail - incoming < minFree;
+    // Evict a little past the line, so a stream of writes doesn't evict one block per write.
+    const slack = Math.min(this.opts.maxBytes / 20, 64 * 2 ** 20);
+    while (over() && this.entries.size > 0) {
+      const hash = this.entries.keys().next().value!;
+      const n = this.entries.get(hash)!;
+      await this.remove(hash);
+      this.space.avail += n;
+      this.stats.evicted++;
+      if (!over() && this.used + incoming <= this.opts.maxBytes - slack) break;
+    }
+    return !over();
+  }
+
+  private async remove(hash: string): Promise<void> {
+    this.drop(hash);
+    await rm(this.path(hash), { force: true });
+    await this.journal(`D ${hash}\n`);
+  }
+
+  private async refreshSpace(): Promise<void> {
+    const s = await statfs(this.root);
+    this.space = { avail: s.bavail * s.bsize, total: s.blocks * s.bsize, writtenSince: 0, at: performance.now() };
+  }
+
+  private async journal(line: string): Promise<void> {
+    await appendFile(join(this.root, "journal"), line);
+    if (++this.journalLines > 2 * this.entries.size + 10_000) await this.compact();
+  }
+
+  /** Writes the index (atomically) and starts a new journal. */
+  private async compact(): Promise<void> {
+    const lines: string[] = [];
+    for (const [h, n] of this.entries) lines.push(`${h} ${n}`);
+    const temp = join(this.root, "tmp", `index.${process.pid}`);
+    await writeFile(temp, lines.join("\n") + "\n");
+    await rename(temp, join(this.root, "index"));
+    await writeFile(join(this.root, "journal"), "");
+    this.journalLines = 0;
+  }
+
+  /** Finishes queued writes, writes the index, marks a clean shutdown, releases the directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.queue.length > 0 || this.writing > 0) await new Promise<void>((r) => this.waiting.push(r));
+    this.closed = true;
+    await this.compact();
+    await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
+    this.lock.release();
+  }
+}

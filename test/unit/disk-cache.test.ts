@@ -1,0 +1,165 @@
+// The disk tier: blocks survive a remount; a flipped byte, a truncated
+// block, a block of another key or a lost index never serve wrong bytes; a
+// crash loses at most what was being written; it stays within its size,
+// leaves 5% of its file system free, copes with a full disk, and refuses a
+// second daemon on the same directory.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { DiskCache, defaultDiskOptions } from "../../src/cache/disk/disk-cache.js";
+import { DirLockedError } from "../../src/cache/disk/dir-lock.js";
+import { MemoryLogger } from "../../src/util/log.js";
+import { tempDir } from "../helpers/files.js";
+import { run } from "../helpers/proc.js";
+
+const open = (dir: string, maxBytes = 64 * 2 ** 20, log = new MemoryLogger()): Promise<DiskCache> =>
+  DiskCache.open({ ...defaultDiskOptions, dir, maxBytes, log });
+
+/** Every block file under the cache directory. */
+async function blockFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(join(d, e.name));
+    }
+  };
+  await walk(join(dir, "som-cache-v1", "blocks"));
+  return out;
+}
+
+const opened: DiskCache[] = [];
+const tmpfs: string[] = [];
+afterEach(async () => {
+  for (const c of opened.splice(0)) await c.close().catch(() => undefined);
+  for (const t of tmpfs.splice(0)) await run("umount", [t]);
+});
+
+describe("DiskCache", () => {
+  it("keeps blocks across a remount, keyed by name and generation", async () => {
+    const dir = await tempDir("disk");
+    const a = await open(dir);
+    const data = randomBytes(300_000);
+    await a.write("1\u00000\u0000obj", [data.subarray(0, 100), data.subarray(100)]);
+    expect(a.has("1\u00000\u0000obj")).toBe(true);
+    expect(a.has("2\u00000\u0000obj")).toBe(false); // another generation is another block
+    await a.close();
+    const b = await open(dir);
+    opened.push(b);
+    expect(await b.read("1\u00000\u0000obj", data.length)).toEqual(data);
+    expect(await b.read("1\u00000\u0000obj", data.length - 1)).toBeUndefined(); // not the length expected: not served
+  });
+
+  it("never serves a flipped byte, a truncated block, or another key's block: it drops them", async () => {
+    const dir = await tempDir("disk-bad");
+    const c = await open(dir);
+    opened.push(c);
+    const blocks = ["flip", "cut", "swap", "other"].map((n) => ({ key: `1\u00000\u0000${n}`, data: randomBytes(50_000) }));
+    for (const b of blocks) await c.write(b.key, [b.data]);
+    const files = await blockFiles(dir);
+    expect(files).toHaveLength(4);
+    const fileOf = async (key: string): Promise<string> => {
+      for (const f of files) if ((await readFile(f)).includes(Buffer.from(key))) return f;
+      throw new Error(key);
+    };
+    const flip = await fileOf(blocks[0]!.key);
+    const f = await readFile(flip);
+    f[f.length - 10] = f[f.length - 10]! ^ 0x40;
+    await writeFile(flip, f);
+    await truncate(await fileOf(blocks[1]!.key), 1000);
+    await writeFile(await fileOf(blocks[2]!.key), await readFile(await fileOf(blocks[3]!.key)));
+    for (const b of blocks.slice(0, 3)) expect(await c.read(b.key, b.data.length)).toBeUndefined();
+    expect(c.stats.corrupt).toBe(3);
+    expect(c.has(blocks[0]!.key)).toBe(false); // dropped, so the next read fetches it again
+    expect(await blockFiles(dir)).toHaveLength(1);
+    expect(await c.read(blocks[3]!.key, 50_000)).toEqual(blocks[3]!.data);
+  });
+
+  it("rebuilds from the blocks when the index is lost, and adopts blocks a crash left unjournaled", async () => {
+    const dir = await tempDir("disk-index");
+    const a = await open(dir);
+    const blocks = Array.from({ length: 5 }, (_, i) => ({ key: `7\u0000${i}\u0000big`, data: randomBytes(10_000) }));
+    for (const b of blocks) await a.write(b.key, [b.data]);
+    await a.close();
+    await rm(join(dir, "som-cache-v1", "index"));
+    await rm(join(dir, "som-cache-v1", "journal"));
+    const log = new MemoryLogger();
+    const b = await open(dir, 64 * 2 ** 20, log);
+    expect(b.blocks).toBe(5);
+    for (const x of blocks) expect(await b.read(x.key, x.data.length)).toEqual(x.data);
+    expect(log.lines.some((l) => l.includes("scanned after no index: 5 block files, 5 not in the index"))).toBe(true);
+    // A crash: no clean shutdown, the last block's journal line never written, a half-written temp file.
+    await b.write("8\u00000\u0000late", [randomBytes(1000)]);
+    const journal = join(dir, "som-cache-v1", "journal");
+    const lines = (await readFile(journal, "utf8")).trim().split("\n");
+    await writeFile(journal, `${lines.slice(0, -1).join("\n")}\nP abc`); // and a line cut short
+    await writeFile(join(dir, "som-cache-v1", "tmp", "halfway"), "torn");
+    b["lock"].release(); // the process "died": its lock is gone with it
+    const c = await open(dir);
+    opened.push(c);
+    expect(c.blocks).toBe(6);
+    expect(c.has("8\u00000\u0000late")).toBe(true);
+    expect(await readdir(join(dir, "som-cache-v1", "tmp"))).toEqual([]);
+  });
+
+  it("stays within its size, least recently used out first", async () => {
+    const dir = await tempDir("disk-size");
+    const c = await open(dir, 1_000_000);
+    opened.push(c);
+    for (let i = 0; i < 30; i++) {
+      await c.write(`1\u0000${i}\u0000f`, [randomBytes(100_000)]);
+      if (i === 5) await c.read(`1\u00001\u0000f`, 100_000); // keep block 1 in use
+    }
+    expect(c.size).toBeLessThanOrEqual(1_000_000);
+    const files = await blockFiles(dir);
+    let bytes = 0;
+    for (const f of files) bytes += (await stat(f)).size;
+    expect(bytes).toBe(c.size);
+    expect(c.has(`1\u000029\u0000f`)).toBe(true);
+    expect(c.has(`1\u00000\u0000f`)).toBe(false);
+    expect(c.stats.evicted).toBeGreaterThan(15);
+  });
+
+  it("leaves 5% of its file system free, and copes with a disk filled by others", async () => {
+    const mnt = await tempDir("disk-tmpfs");
+    expect((await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt])).code).toBe(0);
+    tmpfs.push(mnt);
+    const c = await open(mnt, 1024 * 2 ** 20); // far more than the file system has
+    for (let i = 0; i < 40; i++) await c.write(`1\u0000${i}\u0000f`, [randomBytes(500_000)]);
+    const fsStat = await run("stat", ["-f", "-c", "%a %b", mnt]);
+    const [avail, total] = fsStat.stdout.trim().split(" ").map(Number) as [number, number];
+    expect(avail / total).toBeGreaterThanOrEqual(0.05);
+    expect(c.blocks).toBeGreaterThan(20);
+    await c.close();
+    // Someone else fills the disk: blocks are no longer written, reads of what is there still work.
+    await rm(join(mnt, "som-cache-v1"), { recursive: true });
+    const d = await open(mnt, 1024 * 2 ** 20);
+    opened.push(d);
+    await d.write("1\u00000\u0000keep", [Buffer.from("kept")]);
+    await run("dd", ["if=/dev/zero", `of=${join(mnt, "filler")}`, "bs=1M", "count=16"]);
+    d["space"].at = 0; // measure the file system again now
+    await d.write("1\u00001\u0000more", [randomBytes(500_000)]);
+    expect(d.has("1\u00001\u0000more")).toBe(false);
+    expect(d.stats.skipped).toBeGreaterThan(0);
+    expect(await d.read("1\u00000\u0000keep", 4)).toEqual(Buffer.from("kept"));
+  });
+
+  it("refuses a second daemon on the same directory, naming the first", async () => {
+    const dir = await tempDir("disk-lock");
+    const a = await open(dir);
+    opened.push(a);
+    await expect(open(dir)).rejects.toBeInstanceOf(DirLockedError);
+    await expect(open(dir)).rejects.toThrow(`cache directory ${dir} is in use by another som mount (pid ${process.pid})`);
+  });
+
+  it("drops an offer when its write queue is full, rather than hold the bytes", async () => {
+    const dir = await tempDir("disk-queue");
+    await mkdir(dir, { recursive: true });
+    const c = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, queueBytes: 300_000, writers: 1, log: new MemoryLogger() });
+    opened.push(c);
+    const results = Array.from({ length: 5 }, (_, i) => c.offer(`1\u0000${i}\u0000q`, [randomBytes(100_000)]));
+    expect(results).toEqual([true, true, true, false, false]);
+    expect(c.stats.skipped).toBe(2);
+  });
+});
