@@ -5,6 +5,7 @@
 // measures itself by (see read/prefetch-policy.ts).
 import { LRUCache } from "lru-cache";
 import type { Bytes } from "../storage/bytes.js";
+import { noteEvicted } from "../util/memory.js";
 
 export interface PrefetchStats {
   /** Bytes brought in ahead of any reader. */
@@ -29,7 +30,8 @@ export interface BlockCache {
   readonly stats: PrefetchStats;
 }
 
-export function blockKey(name: string, generation: string, block: number | "all"): string {
+/** block: a page index, "all" (a whole small object), or "e<n>" (an extent, on disk). */
+export function blockKey(name: string, generation: string, block: number | string): string {
   return `${generation}\u0000${block}\u0000${name}`;
 }
 
@@ -43,6 +45,7 @@ export class LruBlockCache implements BlockCache {
       maxSize: Math.max(1, capacity),
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, key, reason) => {
+        noteEvicted(block.length);
         if (!this.unread.delete(key)) return;
         this.stats.unread -= block.length;
         if (reason === "evict") this.stats.wasted += block.length;

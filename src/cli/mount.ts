@@ -54,8 +54,17 @@ function cacheDirArgs(f: MountFlags, mountpoint: string): { cacheDir?: string; c
 /** Listings and attributes trusted for at most a year: beyond, timer and kernel arithmetic stop meaning it. */
 const MAX_TTL_SECONDS = 365 * 24 * 3600;
 
-export function toConfig(bucket: string, mountpoint: string, f: MountFlags): MountConfig {
+/** "bucket", or "gs://bucket[/prefix]" as the console and gsutil print it (the prefix then stands for --prefix). */
+export function splitSource(source: string): { bucket: string; prefix?: string } {
+  const m = /^gs:\/\/([^/]*)\/?(.*)$/.exec(source);
+  if (!m) return { bucket: source };
+  return m[2] ? { bucket: m[1]!, prefix: m[2] } : { bucket: m[1]! };
+}
+
+export function toConfig(source: string, mountpoint: string, f: MountFlags): MountConfig {
+  const { bucket, prefix: inSource } = splitSource(source);
   checkBucket(bucket);
+  if (inSource !== undefined && f.prefix !== undefined) throw new UsageError(`give the prefix once: in ${source} or with --prefix, not both`);
   let cacheSize: number;
   try {
     cacheSize = parseSize(f.cacheSize);
@@ -66,7 +75,7 @@ export function toConfig(bucket: string, mountpoint: string, f: MountFlags): Mou
   // The cache is memory: more than the machine has can only end in the OOM killer.
   if (cacheSize > totalmem()) throw new UsageError(`--cache-size ${f.cacheSize} is more than this machine's memory (${(totalmem() / 2 ** 30).toFixed(1)} GiB)`);
   const target = storageTarget(f.endpoint, !!f.anonymous);
-  const prefix = prefixArg(f.prefix);
+  const prefix = prefixArg(inSource ?? f.prefix);
   const project = datastoreProject(f.project);
   return {
     bucket, mountpoint,
@@ -147,7 +156,7 @@ async function runBackground(cfg: MountConfig, argv: string[], logFile: string):
 export function mountCommand(): Command {
   return new Command("mount")
     .description("mount a GCS bucket (or a prefix of it) read-only at a directory")
-    .argument("<bucket>", "bucket name, e.g. idc-open-data")
+    .argument("<bucket>", "bucket name, e.g. idc-open-data, or gs://bucket/prefix")
     .argument("<mountpoint>", "an existing empty directory")
     .option("--endpoint <url>", "storage endpoint, e.g. a private one; credentials are sent (default: $STORAGE_EMULATOR_HOST without credentials, else Google)")
     .option("--anonymous", "send no credentials (public buckets)")

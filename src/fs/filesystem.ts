@@ -32,7 +32,12 @@ export interface FilesystemOptions {
    * in order.
    */
   readAhead: { initial: number; max: number; slack: number; chunk: number };
-  /** Reads elsewhere than where the last ended, in a row, that make a file "read at random" (background fill). */
+  /**
+   * Jumps (a read elsewhere than where the last ended) that make a file
+   * "read at random" and start its background fill. Counted over the life of
+   * the handle: the kernel's own read-ahead after each random read looks
+   * sequential, so consecutive jumps are rare even for a random reader.
+   */
   randomAfter: number;
 }
 
@@ -46,8 +51,8 @@ interface Handle {
   window: number;
   /** How far read-ahead has already been asked for. */
   aheadTo: number;
-  /** Reads in a row that did not follow the one before. */
-  random: number;
+  /** Reads that did not follow the one before. */
+  jumps: number;
 }
 
 /** Replaced objects remembered until their path is opened again. */
@@ -192,7 +197,7 @@ export class SomFilesystem {
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, random: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0 });
     if (target) void this.series?.opened(path);
     return fd;
   }
@@ -241,7 +246,6 @@ export class SomFilesystem {
     const sequential = h.next > 0 && position >= h.next - slack && position <= h.next + slack;
     const end = position + length;
     if (sequential && this.opts.readAhead.max > 0) {
-      h.random = 0;
       h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       h.next = Math.max(h.next, end);
       // What the window newly covers, once it is a whole chunk: long requests, not one per kernel read.
@@ -249,11 +253,11 @@ export class SomFilesystem {
       const to = Math.min(t.size, h.next + h.window);
       if (to - from >= Math.min(chunk, h.window) || (to === t.size && to > from)) {
         const upTo = Math.min(t.size, Math.ceil(to / chunk) * chunk);
-        this.reader.readAhead(t, from, upTo - from);
-        h.aheadTo = upTo;
+        // Only as far as the budget let it: the rest is asked for again on a later read.
+        h.aheadTo = this.reader.readAhead(t, from, upTo - from);
       }
     } else {
-      if (h.next > 0 && ++h.random >= this.opts.randomAfter) this.reader.fill(t);
+      if (h.next > 0 && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
       h.window = 0;
       h.next = end;
       h.aheadTo = 0;

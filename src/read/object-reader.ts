@@ -16,11 +16,13 @@
 // and stop when the prefetched bytes nobody has read yet would exceed the
 // budget: prefetching lives inside --cache-size.
 //
-// With a disk tier, every page fetched is also offered to it, and a file
-// read at random is filled in the background: fetched whole, in long runs,
-// straight to disk (not memory), on a queue of its own with a few
-// connections, so foreground reads come first. Random tiles then come from
-// local disk.
+// The disk tier holds extents (maxRequest-aligned runs of a big object, or
+// a whole small one): whatever is fetched as a whole extent — read-ahead,
+// series prefetch, a small object — is offered to it, and a page is read
+// back as a range of its extent. A file read at random is filled in the
+// background: fetched whole, extent by extent, straight to disk (not
+// memory), on a queue of its own with a few connections, so foreground
+// reads come first. Random tiles then come from local disk.
 import { blockKey, type BlockCache } from "../cache/block-cache.js";
 import type { DiskCache } from "../cache/disk/disk-cache.js";
 import { FsError } from "../fs/errors.js";
@@ -102,12 +104,31 @@ export class ObjectReader {
     return t.size <= this.opts.wholeObjectLimit;
   }
 
-  private key(t: ReadTarget, page: number | "all"): string {
+  private key(t: ReadTarget, page: number | string): string {
     return blockKey(t.name, t.generation, page);
   }
 
   private pageBytes(t: ReadTarget, page: number): number {
     return Math.min(this.opts.pageSize, t.size - page * this.opts.pageSize);
+  }
+
+  /** Pages per extent (the disk tier's unit for big objects). */
+  private get perExtent(): number {
+    return Math.max(1, Math.floor(this.opts.maxRequest / this.opts.pageSize));
+  }
+
+  private extentKey(t: ReadTarget, extent: number): string {
+    return this.key(t, `e${extent}`);
+  }
+
+  private extentBytes(t: ReadTarget, extent: number): number {
+    const size = this.perExtent * this.opts.pageSize;
+    return Math.min(size, t.size - extent * size);
+  }
+
+  /** Whether the disk tier has the extent holding `page`. */
+  private onDisk(t: ReadTarget, page: number): boolean {
+    return this.disk?.has(this.extentKey(t, Math.floor(page / this.perExtent))) ?? false;
   }
 
   /** Bytes [offset, offset + length) of the object (fewer at its end). */
@@ -156,7 +177,7 @@ export class ObjectReader {
       // A prefetch only needs the page present; looking it up would count it as read.
       const hit = origin === "demand" ? this.cache.get(k) : this.cache.has(k) ? ALREADY_CACHED : undefined;
       const fly = hit ? undefined : this.inflight.get(k);
-      const onDisk = !hit && !fly && this.disk?.has(k);
+      const onDisk = !hit && !fly && this.onDisk(t, i);
       if (hit || fly || onDisk) {
         flush(i - 1);
         out.push(hit ? Promise.resolve(hit) : fly ? this.joined(fly, k, origin) : this.fromDisk(t, i, origin));
@@ -174,11 +195,17 @@ export class ObjectReader {
     return origin === "demand" ? p.then((b) => (this.cache.get(key), b)) : p;
   }
 
-  /** A page from the disk tier into memory; a bad or missing block is fetched from the network instead. */
+  /** A page (or a whole small object) from the disk tier into memory; a bad or missing block is fetched from the network instead. */
   private fromDisk(t: ReadTarget, page: number | "all", origin: "demand" | "prefetch"): Promise<Bytes> {
     const k = this.key(t, page);
-    const length = page === "all" ? t.size : this.pageBytes(t, page);
-    const p = this.disk!.read(k, length).then((data): Promise<Bytes> | Bytes => {
+    let read: Promise<Buffer | undefined>;
+    if (page === "all") read = this.disk!.read(k, t.size);
+    else {
+      const e = Math.floor(page / this.perExtent);
+      const offset = (page - e * this.perExtent) * this.opts.pageSize;
+      read = this.disk!.readRange(this.extentKey(t, e), this.extentBytes(t, e), offset, this.pageBytes(t, page));
+    }
+    const p = read.then((data): Promise<Bytes> | Bytes => {
       if (!data) {
         this.inflight.delete(k);
         return page === "all" ? this.fetchWhole(t, origin) : this.fetchRun({ t, first: page, last: page }, origin)[0]!;
@@ -200,13 +227,18 @@ export class ObjectReader {
     const start = first * P;
     const end = Math.min(t.size, (last + 1) * P);
     const response = this.request(t, start, end);
+    // A run that is exactly one extent goes to the disk tier whole.
+    const per = this.perExtent;
+    if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
+      const ek = this.extentKey(t, first / per);
+      response.then((bytes) => void this.disk!.offer(ek, partsOf(bytes)), () => undefined);
+    }
     const out: Promise<Bytes>[] = [];
     for (let i = first; i <= last; i++) {
       const k = this.key(t, i);
       const p = response.then((bytes) => {
         const page = sliceView(bytes, (i - first) * P, Math.min(end, (i + 1) * P) - start);
         this.cache.set(k, page, origin);
-        this.disk?.offer(k, partsOf(page));
         return page;
       }).finally(() => {
         if (this.inflight.get(k) === p) this.inflight.delete(k);
@@ -255,16 +287,22 @@ export class ObjectReader {
     return p;
   }
 
-  /** Fetches [from, from + length) ahead of a sequential reader, in runs aligned to maxRequest. */
-  readAhead(t: ReadTarget, from: number, length: number): void {
-    if (this.isWhole(t)) return;
-    const P = this.opts.pageSize;
+  /**
+   * Fetches [from, from + length) ahead of a sequential reader, in runs
+   * aligned to maxRequest. Returns how far it got: the end of the last run
+   * queued (or already present) before the prefetch budget said no, so the
+   * caller asks again for the rest later rather than leave a hole.
+   */
+  readAhead(t: ReadTarget, from: number, length: number): number {
     const end = Math.min(t.size, from + length);
+    if (this.isWhole(t)) return end;
+    const P = this.opts.pageSize;
     const per = Math.max(1, Math.floor(this.opts.maxRequest / P));
     const lastPage = Math.ceil(end / P) - 1;
     for (let a = Math.floor(from / P); a <= lastPage; a = (Math.floor(a / per) + 1) * per) {
-      this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1) });
+      if (!this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1) })) return Math.max(from, a * P);
     }
+    return end;
   }
 
   /** The start of an object ahead of its reader: all of a small one, the first 4 MiB (the header a viewer scans first) of a big one. */
@@ -284,13 +322,14 @@ export class ObjectReader {
     return this.cache.has(k) || this.inflight.has(k);
   }
 
-  private prefetch(run: Run): void {
+  /** Queues a run unless it is queued or present already (true) or over the budget (false). */
+  private prefetch(run: Run): boolean {
     const { t } = run;
     const qkey = `${t.generation}\u0000${run.first}\u0000${t.name}`;
-    if (this.queued.has(qkey)) return;
-    if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run)) return;
+    if (this.queued.has(qkey)) return true;
+    if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run)) return true;
     const bytes = this.runBytes(run);
-    if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return;
+    if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return false;
     this.queued.add(qkey);
     this.prefetchPending += bytes;
     this.queue.push({
@@ -313,6 +352,7 @@ export class ObjectReader {
       },
     });
     this.pump();
+    return true;
   }
 
   private allPresent(run: Run): boolean {
@@ -379,27 +419,20 @@ export class ObjectReader {
     }
   }
 
-  /** Fetches the pages of a run the disk lacks (as one request over their span) and writes them there. */
+  /** Fetches one extent the disk lacks, straight to disk (run = the extent's pages). */
   private async fillRun(run: Run): Promise<void> {
     const { t } = run;
-    let a = run.first;
-    let b = run.last;
-    while (a <= b && this.disk!.has(this.key(t, a))) a++;
-    while (b >= a && this.disk!.has(this.key(t, b))) b--;
-    if (a > b) return;
-    const P = this.opts.pageSize;
-    const start = a * P;
-    const end = Math.min(t.size, (b + 1) * P);
+    const e = Math.floor(run.first / this.perExtent);
+    const ek = this.extentKey(t, e);
+    if (this.disk!.has(ek)) return;
+    const start = run.first * this.opts.pageSize;
+    const end = start + this.extentBytes(t, e);
     this.stats.fillRequests++;
     this.stats.fillBytes += end - start;
     const bytes = await this.store.readBytes(t.name, t.generation, { start, end }).catch((err: unknown) => {
       throw stale(t, err);
     });
-    for (let i = a; i <= b; i++) {
-      const k = this.key(t, i);
-      if (this.disk!.has(k)) continue;
-      await this.disk!.write(k, partsOf(sliceView(bytes, (i - a) * P, Math.min(end, (i + 1) * P) - start)));
-    }
+    await this.disk!.write(ek, partsOf(bytes));
   }
 }
 

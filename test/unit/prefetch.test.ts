@@ -50,6 +50,23 @@ describe("read-ahead within a file", () => {
     expect(reader.stats.requests).toBeLessThanOrEqual(20 + 2); // two pages a request, but for the first reads
   });
 
+  it("asks again for read-ahead the budget refused, so a sequential reader never falls back to page-sized requests", async () => {
+    // A budget of 4 pages against a window of 8: read-ahead is refused part of the way, every time.
+    const { store, fs, reader } = setup({ budget: 256 });
+    const data = bytes(64 * 64);
+    store.put("big", data);
+    const fd = await fs.open("/big", 0);
+    const got: Buffer[] = [];
+    for (let pos = 0; pos < data.length; pos += 32) {
+      got.push(await fs.read(fd, pos, 32));
+      await settle();
+    }
+    expect(Buffer.concat(got)).toEqual(data);
+    expect(reader.stats.requestBytes).toBe(data.length);
+    // Two-page runs throughout (32 of them), but for the first read: no hole left for the reader to fetch a page at a time.
+    expect(reader.stats.requests).toBeLessThanOrEqual(32 + 2);
+  });
+
   it("does not read ahead for random access or a header peek", async () => {
     const { store, fs, reader } = setup();
     store.put("big", bytes(64 * 40));

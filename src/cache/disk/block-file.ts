@@ -1,62 +1,114 @@
-// One cached block on disk: a header that says exactly what the bytes are,
-// then the bytes. A block is served only if its header is intact (its own
-// CRC32C), names the key and length the reader expects, and the data's
-// CRC32C matches: a torn write, a flipped bit or a file that belongs to
-// another key is fetched again, never served.
+// One cached extent on disk: a header that says exactly what the bytes are
+// — whose they are, how long, and a CRC32C for each page — then the bytes.
+// A page is served only if the header is intact (its own CRC32C), names the
+// key and length the reader expects, and the page's bytes match their
+// CRC32C: a torn write, a flipped bit or a file of another key is fetched
+// again, never served. One file per extent (8 MiB of a big object, or a
+// whole small one) keeps the file count low; one CRC per page lets a random
+// page be checked without reading the rest.
 //
-//   "SOMBLOCK"            8 bytes, magic
-//   version               u32 (1)
-//   key length            u32
-//   data length           u32
-//   data CRC32C           u32
-//   key                   UTF-8 (generation \0 block \0 object name)
-//   header CRC32C         u32, over everything above
+//   "SOMBLOCK"        8 bytes, magic
+//   version           u32 (2)
+//   key length        u32
+//   data length       u32
+//   page size         u32
+//   page count        u32
+//   page CRC32Cs      u32 × page count
+//   key               UTF-8 (generation \0 extent \0 object name)
+//   header CRC32C     u32, over everything above
 //   data
 import { crc32c } from "@node-rs/crc32";
 
 const MAGIC = Buffer.from("SOMBLOCK");
-const VERSION = 1;
-const FIXED = MAGIC.length + 4 * 4;
+const VERSION = 2;
+const FIXED = MAGIC.length + 5 * 4;
 
-function crc(data: Uint8Array, initial = 0): number {
+export function crcOf(data: Uint8Array, initial = 0): number {
   return crc32c(Buffer.from(data.buffer, data.byteOffset, data.byteLength), initial) >>> 0;
 }
 
-/** The header for `data` under `key`; the file is header then data. */
-export function encodeHeader(key: string, data: readonly Uint8Array[]): Buffer {
-  const keyBytes = Buffer.from(key, "utf8");
-  let dataCrc = 0;
-  let length = 0;
-  for (const part of data) {
-    dataCrc = crc(part, dataCrc);
-    length += part.length;
+/** The CRC32C of each `pageSize` page of the data (given as parts in order). */
+function pageCrcs(parts: readonly Uint8Array[], pageSize: number): number[] {
+  const out: number[] = [];
+  let crc = 0;
+  let inPage = 0;
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const n = Math.min(pageSize - inPage, part.length - at);
+      crc = crcOf(part.subarray(at, at + n), crc);
+      inPage += n;
+      at += n;
+      if (inPage === pageSize) {
+        out.push(crc);
+        crc = 0;
+        inPage = 0;
+      }
+    }
   }
-  const header = Buffer.allocUnsafe(FIXED + keyBytes.length + 4);
+  if (inPage > 0) out.push(crc);
+  return out;
+}
+
+/** The header for `data` under `key`; the file is header then data. */
+export function encodeHeader(key: string, data: readonly Uint8Array[], pageSize: number): Buffer {
+  const keyBytes = Buffer.from(key, "utf8");
+  const length = data.reduce((a, p) => a + p.length, 0);
+  const crcs = pageCrcs(data, pageSize);
+  const header = Buffer.allocUnsafe(FIXED + crcs.length * 4 + keyBytes.length + 4);
   MAGIC.copy(header, 0);
   header.writeUInt32LE(VERSION, 8);
   header.writeUInt32LE(keyBytes.length, 12);
   header.writeUInt32LE(length, 16);
-  header.writeUInt32LE(dataCrc, 20);
-  keyBytes.copy(header, FIXED);
-  header.writeUInt32LE(crc(header.subarray(0, FIXED + keyBytes.length)), FIXED + keyBytes.length);
+  header.writeUInt32LE(pageSize, 20);
+  header.writeUInt32LE(crcs.length, 24);
+  crcs.forEach((c, i) => header.writeUInt32LE(c, FIXED + i * 4));
+  const keyAt = FIXED + crcs.length * 4;
+  keyBytes.copy(header, keyAt);
+  header.writeUInt32LE(crcOf(header.subarray(0, keyAt + keyBytes.length)), keyAt + keyBytes.length);
   return header;
 }
 
-export type BlockCheck = { ok: true; data: Buffer } | { ok: false; why: string };
+/** What a valid header says. */
+export interface BlockHeader {
+  /** Bytes of header; data starts here. */
+  headerLength: number;
+  dataLength: number;
+  pageSize: number;
+  crcs: number[];
+}
 
-/** The data of a block file, if it is exactly the block `key` of `length` bytes and intact. */
-export function decodeBlock(file: Buffer, key: string, length: number): BlockCheck {
-  if (file.length < FIXED + 4 || !file.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, why: "not a block file" };
-  if (file.readUInt32LE(8) !== VERSION) return { ok: false, why: `version ${file.readUInt32LE(8)}` };
-  const keyLength = file.readUInt32LE(12);
-  const headerLength = FIXED + keyLength + 4;
-  if (file.length < headerLength) return { ok: false, why: "header cut short" };
-  if (file.readUInt32LE(FIXED + keyLength) !== crc(file.subarray(0, FIXED + keyLength))) return { ok: false, why: "header checksum" };
-  if (file.toString("utf8", FIXED, FIXED + keyLength) !== key) return { ok: false, why: "another block's file" };
-  const dataLength = file.readUInt32LE(16);
+export type HeaderCheck = { ok: true; header: BlockHeader } | { ok: false; why: string };
+
+/** Bytes to read to be sure of having the header of an extent of `length` bytes in pages of `pageSize`. */
+export function headerBytesFor(key: string, length: number, pageSize: number): number {
+  return FIXED + Math.ceil(length / pageSize) * 4 + Buffer.byteLength(key) + 4;
+}
+
+/** The header at the start of `head`, if it is exactly the block `key` of `length` bytes and intact. */
+export function decodeHeader(head: Buffer, key: string, length: number, fileSize: number): HeaderCheck {
+  if (head.length < FIXED || !head.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, why: "not a block file" };
+  if (head.readUInt32LE(8) !== VERSION) return { ok: false, why: `version ${head.readUInt32LE(8)}` };
+  const keyLength = head.readUInt32LE(12);
+  const dataLength = head.readUInt32LE(16);
+  const pageSize = head.readUInt32LE(20);
+  const pages = head.readUInt32LE(24);
+  const keyAt = FIXED + pages * 4;
+  const headerLength = keyAt + keyLength + 4;
+  if (head.length < headerLength) return { ok: false, why: "header cut short" };
+  if (head.readUInt32LE(keyAt + keyLength) !== crcOf(head.subarray(0, keyAt + keyLength))) return { ok: false, why: "header checksum" };
+  if (head.toString("utf8", keyAt, keyAt + keyLength) !== key) return { ok: false, why: "another block's file" };
   if (dataLength !== length) return { ok: false, why: `length ${dataLength}, expected ${length}` };
-  if (file.length !== headerLength + dataLength) return { ok: false, why: `file is ${file.length} bytes, expected ${headerLength + dataLength}` };
-  const data = file.subarray(headerLength);
-  if (crc(data) !== file.readUInt32LE(20)) return { ok: false, why: "data checksum" };
-  return { ok: true, data };
+  if (pageSize === 0 || pages !== Math.ceil(dataLength / pageSize)) return { ok: false, why: "page table" };
+  if (fileSize !== headerLength + dataLength) return { ok: false, why: `file is ${fileSize} bytes, expected ${headerLength + dataLength}` };
+  const crcs = Array.from({ length: pages }, (_, i) => head.readUInt32LE(FIXED + i * 4));
+  return { ok: true, header: { headerLength, dataLength, pageSize, crcs } };
+}
+
+/** Whether `data`, read from `offset` (page-aligned) of the extent, matches its pages' CRC32Cs. */
+export function pagesIntact(header: BlockHeader, offset: number, data: Buffer): boolean {
+  for (let at = 0; at < data.length; at += header.pageSize) {
+    const page = (offset + at) / header.pageSize;
+    if (!Number.isInteger(page) || crcOf(data.subarray(at, at + header.pageSize)) !== header.crcs[page]) return false;
+  }
+  return true;
 }

@@ -23,11 +23,11 @@
 // always left with 5% free; least recently used blocks go first. When the
 // disk is full for other reasons, blocks are simply not written.
 import { createHash } from "node:crypto";
-import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
 import { printable } from "../../util/printable.js";
-import { decodeBlock, encodeHeader } from "./block-file.js";
+import { decodeHeader, encodeHeader, headerBytesFor, pagesIntact, type BlockHeader } from "./block-file.js";
 import { lockDir } from "./dir-lock.js";
 
 export interface DiskCacheOptions {
@@ -41,10 +41,20 @@ export interface DiskCacheOptions {
   queueBytes: number;
   /** Block files written at once. */
   writers: number;
+  /** Granularity of the per-page checksums (the reader's page size). */
+  pageSize: number;
+  /** Block files kept open for reading. */
+  openFiles: number;
   log: Logger;
 }
 
-export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20, writers: 4 };
+export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20, writers: 4, pageSize: 256 * 2 ** 10, openFiles: 128 };
+
+/** An open block file and what its (checked) header says. */
+interface OpenBlock {
+  fh: FileHandle;
+  header: BlockHeader;
+}
 
 interface Job {
   hash: string;
@@ -80,6 +90,13 @@ export class DiskCache {
   /** File-system space as last measured, and bytes written since. */
   private space = { avail: Number.POSITIVE_INFINITY, total: 0, writtenSince: 0, at: 0 };
   private journalLines = 0;
+  /** Journal lines not yet appended (written together, at most every 100 ms). */
+  private journalPending: string[] = [];
+  private journalFlush: Promise<void> | undefined;
+  /** blocks/ab/cd directories known to exist. */
+  private readonly dirs = new Set<string>();
+  /** Open block files by hash, least recently used first. */
+  private readonly open = new Map<string, Promise<OpenBlock | string>>();
   private closed = false;
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
 
@@ -178,22 +195,38 @@ export class DiskCache {
     return this.entries.has(hashOf(key));
   }
 
-  /** The block's data if it is here and intact; a bad block is deleted (and counted). */
-  async read(key: string, length: number): Promise<Buffer | undefined> {
+  /** The whole block's data if it is here and intact. */
+  read(key: string, length: number): Promise<Buffer | undefined> {
+    return this.readRange(key, length, 0, length);
+  }
+
+  /**
+   * Bytes [offset, offset + count) of the block `key` (of `length` bytes), if
+   * it is here and they are intact; offset is page-aligned. A bad block is
+   * deleted (and counted), so the caller fetches it again.
+   */
+  async readRange(key: string, length: number, offset: number, count: number): Promise<Buffer | undefined> {
     const hash = hashOf(key);
     if (!this.entries.has(hash)) {
       this.stats.misses++;
       return undefined;
     }
-    const file = await readFile(this.path(hash)).catch(() => undefined);
-    if (!file && !this.entries.has(hash)) {
-      this.stats.misses++; // evicted while we read
-      return undefined;
+    const opened = await this.opened(hash, key, length);
+    let why = typeof opened === "string" ? opened : undefined;
+    let data: Buffer | undefined;
+    if (typeof opened !== "string") {
+      data = Buffer.allocUnsafe(count);
+      const { bytesRead } = await opened.fh.read(data, 0, count, opened.header.headerLength + offset).catch(() => ({ bytesRead: -1 }));
+      if (bytesRead !== count) why = "cut short";
+      else if (!pagesIntact(opened.header, offset, data)) why = "data checksum";
     }
-    const check = file ? decodeBlock(file, key, length) : ({ ok: false, why: "file missing" } as const);
-    if (!check.ok) {
+    if (why !== undefined) {
+      if (!this.entries.has(hash)) {
+        this.stats.misses++; // evicted while we read
+        return undefined;
+      }
       this.stats.corrupt++;
-      this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${check.why}); fetching it again`);
+      this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${why}); fetching it again`);
       await this.remove(hash);
       this.stats.misses++;
       return undefined;
@@ -205,8 +238,45 @@ export class DiskCache {
       this.entries.set(hash, n);
     }
     this.stats.hits++;
-    this.stats.readBytes += check.data.length;
-    return check.data;
+    this.stats.readBytes += count;
+    return data;
+  }
+
+  /** The block file open with its header checked (kept among the open files), or why it can't be. */
+  private opened(hash: string, key: string, length: number): Promise<OpenBlock | string> {
+    let p = this.open.get(hash);
+    if (p) {
+      this.open.delete(hash);
+      this.open.set(hash, p);
+      return p;
+    }
+    p = (async (): Promise<OpenBlock | string> => {
+      const fh = await openFile(this.path(hash), "r").catch(() => undefined);
+      if (!fh) return "file missing";
+      const size = (await fh.stat()).size;
+      const head = Buffer.allocUnsafe(Math.min(size, headerBytesFor(key, length, this.opts.pageSize)));
+      await fh.read(head, 0, head.length, 0);
+      const check = decodeHeader(head, key, length, size);
+      if (!check.ok) {
+        await fh.close();
+        return check.why;
+      }
+      return { fh, header: check.header };
+    })();
+    this.open.set(hash, p);
+    void p.then((o) => {
+      if (typeof o === "string" && this.open.get(hash) === p) this.open.delete(hash);
+    });
+    if (this.open.size > this.opts.openFiles) void this.closeFile(this.open.keys().next().value!);
+    return p;
+  }
+
+  private async closeFile(hash: string): Promise<void> {
+    const p = this.open.get(hash);
+    if (!p) return;
+    this.open.delete(hash);
+    const o = await p;
+    if (typeof o !== "string") await o.fh.close().catch(() => undefined);
   }
 
   /** Queues a block to be written if there is room in the queue; false (skipped) if not. */
@@ -254,7 +324,7 @@ export class DiskCache {
   }
 
   private async writeJob(job: Job): Promise<void> {
-    const header = encodeHeader(job.key, job.parts);
+    const header = encodeHeader(job.key, job.parts, this.opts.pageSize);
     const size = header.length + job.bytes;
     if (!(await this.makeRoom(size))) {
       this.stats.skipped++;
@@ -268,7 +338,11 @@ export class DiskCache {
     } finally {
       await fh.close();
     }
-    await mkdir(join(final, ".."), { recursive: true });
+    const dir = join(final, "..");
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
     await rename(temp, final);
     this.put(job.hash, size);
     this.space.avail -= size;
@@ -298,6 +372,7 @@ export class DiskCache {
 
   private async remove(hash: string): Promise<void> {
     this.drop(hash);
+    await this.closeFile(hash);
     await rm(this.path(hash), { force: true });
     await this.journal(`D ${hash}\n`);
   }
@@ -307,13 +382,30 @@ export class DiskCache {
     this.space = { avail: s.bavail * s.bsize, total: s.blocks * s.bsize, writtenSince: 0, at: performance.now() };
   }
 
-  private async journal(line: string): Promise<void> {
-    await appendFile(join(this.root, "journal"), line);
-    if (++this.journalLines > 2 * this.entries.size + 10_000) await this.compact();
+  /**
+   * Records a change. Lines are appended in batches: a crash may lose the
+   * last ones, which only leaves blocks for the scan after an unclean
+   * shutdown to adopt (or deleted ones for the read check to drop).
+   */
+  private journal(line: string): Promise<void> {
+    this.journalPending.push(line);
+    this.journalFlush ??= new Promise<void>((r) => setTimeout(r, 100)).then(() => this.flushJournal());
+    return Promise.resolve();
+  }
+
+  private async flushJournal(): Promise<void> {
+    const lines = this.journalPending;
+    this.journalPending = [];
+    this.journalFlush = undefined;
+    if (lines.length === 0) return;
+    await appendFile(join(this.root, "journal"), lines.join(""));
+    this.journalLines += lines.length;
+    if (this.journalLines > 2 * this.entries.size + 10_000) await this.compact();
   }
 
   /** Writes the index (atomically) and starts a new journal. */
   private async compact(): Promise<void> {
+    this.journalPending = []; // the index holds them
     const lines: string[] = [];
     for (const [h, n] of this.entries) lines.push(`${h} ${n}`);
     const temp = join(this.root, "tmp", `index.${process.pid}`);
@@ -328,6 +420,7 @@ export class DiskCache {
     if (this.closed) return;
     while (this.queue.length > 0 || this.writing > 0) await new Promise<void>((r) => this.waiting.push(r));
     this.closed = true;
+    for (const h of [...this.open.keys()]) await this.closeFile(h);
     await this.compact();
     await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
     this.lock.release();
