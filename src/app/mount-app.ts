@@ -1,6 +1,7 @@
 // Assembles a mount from its parts: object store (with retries), namespace
 // layout, block cache and reader, filesystem core, FUSE adapter. The CLI
 // parses options into MountConfig; tests call this directly.
+import { stat } from "node:fs/promises";
 import { LruBlockCache } from "../cache/block-cache.js";
 import { SomFilesystem } from "../fs/filesystem.js";
 import { defaultAdapterOptions, fuseOps } from "../fuse/adapter.js";
@@ -10,6 +11,7 @@ import type { Namespace } from "../namespace/namespace.js";
 import { RawLayout, normalizePrefix } from "../namespace/raw-layout.js";
 import { SomLayout, detectLayout } from "../namespace/som-layout.js";
 import { DiskCache, defaultDiskOptions } from "../cache/disk/disk-cache.js";
+import { DirLockedError } from "../cache/disk/dir-lock.js";
 import { ObjectReader, defaultFillOptions, defaultReaderOptions } from "../read/object-reader.js";
 import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
@@ -102,6 +104,29 @@ export interface RunningMount {
 
 export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<RunningMount> {
   const mountpoint = await prepareMountpoint(cfg.mountpoint, log);
+  // The disk tier first: a directory another daemon holds is refused before anything else happens.
+  const diskQueue = cfg.cacheDir ? Math.min(defaultDiskOptions.queueBytes, Math.floor(cfg.cacheSize / 8)) : 0;
+  const disk = cfg.cacheDir ? await openDiskCache(cfg.cacheDir, cfg.cacheDirSize, diskQueue, log) : undefined;
+  try {
+    return await startWith(cfg, log, mountpoint, disk, diskQueue, store);
+  } catch (err) {
+    await disk?.close();
+    throw err;
+  }
+}
+
+async function openDiskCache(dir: string, maxBytes: number, queueBytes: number, log: Logger): Promise<DiskCache> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new StartupError(`--cache-dir ${dir} is not a directory`);
+  try {
+    return await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes, queueBytes, log });
+  } catch (err) {
+    if (err instanceof DirLockedError) throw err;
+    throw new StartupError(`cannot use --cache-dir ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore): Promise<RunningMount> {
   const gcs = store ?? new GcsObjectStore({ bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) });
   const retrying = new RetryingObjectStore(gcs, systemClock, log);
   try {
@@ -119,13 +144,9 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   // with a disk tier its write queue (an eighth, at most 32 MiB) and the
   // background fill's downloads (an eighth, in runs of maxRequest).
   const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
-  const diskQueue = cfg.cacheDir ? Math.min(defaultDiskOptions.queueBytes, Math.floor(cfg.cacheSize / 8)) : 0;
   const fillConcurrency = Math.max(1, Math.min(defaultFillOptions.concurrency, Math.floor(cfg.cacheSize / 8 / defaultReaderOptions.maxRequest)));
   const fillBytes = cfg.cacheDir ? fillConcurrency * defaultReaderOptions.maxRequest : 0;
   const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue - fillBytes));
-  const disk = cfg.cacheDir
-    ? await DiskCache.open({ ...defaultDiskOptions, dir: cfg.cacheDir, maxBytes: cfg.cacheDirSize, queueBytes: diskQueue, log })
-    : undefined;
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
@@ -134,26 +155,20 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
-  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 2 * 2 ** 20, chunk: defaultReaderOptions.maxRequest };
+  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 2 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 2 ** 20 };
   const fsOpts = { uid: cfg.uid, gid: cfg.gid, readAhead, randomAfter: 2 };
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
   const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 });
-  let mount: FuseMount;
-  try {
-    mount = await FuseMount.mount(mountpoint, ops, {
-      metadataTtlSeconds: cfg.metadataTtlSeconds,
-      negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
-      allowOther: cfg.allowOther,
-      fsname: `som:${cfg.bucket}`,
-      debug: cfg.debug,
-    }, log);
-  } catch (err) {
-    await disk?.close();
-    throw err;
-  }
+  const mount = await FuseMount.mount(mountpoint, ops, {
+    metadataTtlSeconds: cfg.metadataTtlSeconds,
+    negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
+    allowOther: cfg.allowOther,
+    fsname: `som:${cfg.bucket}`,
+    debug: cfg.debug,
+  }, log);
   // Called on the way out: the disk tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
     await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));

@@ -2,7 +2,7 @@
 // image storage, 16-bit monochrome pixels) for the demo, tests and benchmarks.
 // dcmdump reads them; viewers open them.
 
-interface Element {
+export interface Element {
   group: number;
   element: number;
   vr: string;
@@ -17,7 +17,7 @@ function pad(value: Buffer, vr: string): Buffer {
   return Buffer.concat([value, Buffer.from([filler])]);
 }
 
-function encode(e: Element): Buffer {
+export function encode(e: Element): Buffer {
   const value = pad(e.value, e.vr);
   const long = LONG_VRS.has(e.vr);
   const head = Buffer.alloc(long ? 12 : 8);
@@ -29,8 +29,8 @@ function encode(e: Element): Buffer {
   return Buffer.concat([head, value]);
 }
 
-const str = (s: string): Buffer => Buffer.from(s, "latin1");
-const us = (n: number): Buffer => {
+export const str = (s: string): Buffer => Buffer.from(s, "latin1");
+export const us = (n: number): Buffer => {
   const b = Buffer.alloc(2);
   b.writeUInt16LE(n);
   return b;
@@ -87,11 +87,16 @@ export function syntheticDicom(img: SyntheticImage): Buffer {
     { group: 0x0028, element: 0x0103, vr: "US", value: us(0) },
     { group: 0x7fe0, element: 0x0010, vr: "OW", value: pixels(img) },
   ];
+  return Buffer.concat([fileMeta(CT_IMAGE_STORAGE, img.instanceUid, EXPLICIT_VR_LE), ...dataset.map(encode)]);
+}
+
+/** Preamble, "DICM" and the file meta group for one instance. */
+export function fileMeta(sopClass: string, instanceUid: string, transferSyntax: string): Buffer {
   const metaBody = Buffer.concat([
     { group: 0x0002, element: 0x0001, vr: "OB", value: Buffer.from([0, 1]) },
-    { group: 0x0002, element: 0x0002, vr: "UI", value: str(CT_IMAGE_STORAGE) },
-    { group: 0x0002, element: 0x0003, vr: "UI", value: str(img.instanceUid) },
-    { group: 0x0002, element: 0x0010, vr: "UI", value: str(EXPLICIT_VR_LE) },
+    { group: 0x0002, element: 0x0002, vr: "UI", value: str(sopClass) },
+    { group: 0x0002, element: 0x0003, vr: "UI", value: str(instanceUid) },
+    { group: 0x0002, element: 0x0010, vr: "UI", value: str(transferSyntax) },
     { group: 0x0002, element: 0x0012, vr: "UI", value: str("1.2.826.0.1.3680043.10.1234.1") },
   ].map(encode));
   const groupLength = Buffer.alloc(4);
@@ -101,7 +106,6 @@ export function syntheticDicom(img: SyntheticImage): Buffer {
     str("DICM"),
     encode({ group: 0x0002, element: 0x0000, vr: "UL", value: groupLength }),
     metaBody,
-    ...dataset.map(encode),
   ]);
 }
 

@@ -29,9 +29,11 @@ export interface FilesystemOptions {
    * `chunk`s (long ranged requests, several in flight). A read counts as in
    * order when it starts within `slack` of where the last one ended: the
    * kernel sends a sequential reader's requests a few at a time, not always
-   * in order.
+   * in order. Once a handle has jumped, read-ahead waits for `afterJump`
+   * bytes read in order: a tile reader's 256 KiB read arrives as two kernel
+   * reads in a row, which is not a sequential reader.
    */
-  readAhead: { initial: number; max: number; slack: number; chunk: number };
+  readAhead: { initial: number; max: number; slack: number; chunk: number; afterJump: number };
   /**
    * Jumps (a read elsewhere than where the last ended) that make a file
    * "read at random" and start its background fill. Counted over the life of
@@ -53,6 +55,8 @@ interface Handle {
   aheadTo: number;
   /** Reads that did not follow the one before. */
   jumps: number;
+  /** Where the current run of in-order reads started. */
+  runStart: number;
 }
 
 /** Replaced objects remembered until their path is opened again. */
@@ -197,7 +201,7 @@ export class SomFilesystem {
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runStart: 0 });
     if (target) void this.series?.opened(path);
     return fd;
   }
@@ -246,8 +250,9 @@ export class SomFilesystem {
     const sequential = h.next > 0 && position >= h.next - slack && position <= h.next + slack;
     const end = position + length;
     if (sequential && this.opts.readAhead.max > 0) {
-      h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       h.next = Math.max(h.next, end);
+      if (h.jumps > 0 && h.next - h.runStart < this.opts.readAhead.afterJump) return;
+      h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       // What the window newly covers, once it is a whole chunk: long requests, not one per kernel read.
       const from = Math.max(h.next, h.aheadTo);
       const to = Math.min(t.size, h.next + h.window);
@@ -257,9 +262,11 @@ export class SomFilesystem {
         h.aheadTo = this.reader.readAhead(t, from, upTo - from);
       }
     } else {
-      if (h.next > 0 && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
+      // A first read anywhere but the start is a jump too (a viewer seeking to a tile).
+      if ((h.next > 0 || position > 0) && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
       h.window = 0;
       h.next = end;
+      h.runStart = position;
       h.aheadTo = 0;
     }
   }

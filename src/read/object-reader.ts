@@ -88,6 +88,8 @@ export class ObjectReader {
   private readonly filling = new Set<string>();
   private readonly fillQueue: (() => Promise<void>)[] = [];
   private fillRunning = 0;
+  /** Extents found bad on disk and being fetched again, by extent key. */
+  private readonly refetching = new Map<string, Promise<Bytes>[]>();
   readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
   constructor(
@@ -161,32 +163,43 @@ export class ObjectReader {
 
   /**
    * Promises of pages [first, last]: from memory, a request in flight, the
-   * disk, or the network — one request per run of pages none of those has.
+   * disk, or the network — one disk read per run of pages of one extent on
+   * disk, one request per run of pages none of those has.
    */
   private pages(t: ReadTarget, first: number, last: number, origin: "demand" | "prefetch"): Promise<Bytes>[] {
     const out: Promise<Bytes>[] = [];
-    let runStart = -1;
-    const flush = (upTo: number): void => {
-      if (runStart < 0) return;
-      out.push(...this.fetchRun({ t, first: runStart, last: upTo }, origin));
-      runStart = -1;
+    const per = this.perExtent;
+    let net = -1; // start of the run to fetch
+    let disk = -1; // start of the run to read from disk
+    const flushNet = (upTo: number): void => {
+      if (net >= 0) out.push(...this.fetchRun({ t, first: net, last: upTo }, origin));
+      net = -1;
     };
-    const maxPages = Math.max(1, Math.floor(this.opts.maxRequest / this.opts.pageSize));
+    const flushDisk = (upTo: number): void => {
+      if (disk >= 0) out.push(...this.fromDisk({ t, first: disk, last: upTo }, origin));
+      disk = -1;
+    };
     for (let i = first; i <= last; i++) {
       const k = this.key(t, i);
       // A prefetch only needs the page present; looking it up would count it as read.
       const hit = origin === "demand" ? this.cache.get(k) : this.cache.has(k) ? ALREADY_CACHED : undefined;
       const fly = hit ? undefined : this.inflight.get(k);
-      const onDisk = !hit && !fly && this.onDisk(t, i);
-      if (hit || fly || onDisk) {
-        flush(i - 1);
-        out.push(hit ? Promise.resolve(hit) : fly ? this.joined(fly, k, origin) : this.fromDisk(t, i, origin));
+      if (hit || fly) {
+        flushNet(i - 1);
+        flushDisk(i - 1);
+        out.push(hit ? Promise.resolve(hit) : this.joined(fly!, k, origin));
+      } else if (this.onDisk(t, i)) {
+        flushNet(i - 1);
+        if (disk >= 0 && Math.floor(disk / per) !== Math.floor(i / per)) flushDisk(i - 1);
+        if (disk < 0) disk = i;
       } else {
-        if (runStart < 0) runStart = i;
-        if (i - runStart + 1 >= maxPages) flush(i);
+        flushDisk(i - 1);
+        if (net < 0) net = i;
+        if (i - net + 1 >= per) flushNet(i);
       }
     }
-    flush(last);
+    flushNet(last);
+    flushDisk(last);
     return out;
   }
 
@@ -195,20 +208,60 @@ export class ObjectReader {
     return origin === "demand" ? p.then((b) => (this.cache.get(key), b)) : p;
   }
 
-  /** A page (or a whole small object) from the disk tier into memory; a bad or missing block is fetched from the network instead. */
-  private fromDisk(t: ReadTarget, page: number | "all", origin: "demand" | "prefetch"): Promise<Bytes> {
-    const k = this.key(t, page);
-    let read: Promise<Buffer | undefined>;
-    if (page === "all") read = this.disk!.read(k, t.size);
-    else {
-      const e = Math.floor(page / this.perExtent);
-      const offset = (page - e * this.perExtent) * this.opts.pageSize;
-      read = this.disk!.readRange(this.extentKey(t, e), this.extentBytes(t, e), offset, this.pageBytes(t, page));
+  /**
+   * A run of pages of one extent, read from the disk tier in one read; if
+   * the extent turns out bad or gone, it is fetched from the network instead.
+   */
+  private fromDisk(run: Run, origin: "demand" | "prefetch"): Promise<Bytes>[] {
+    const { t, first, last } = run;
+    const P = this.opts.pageSize;
+    const e = Math.floor(first / this.perExtent);
+    const offset = (first - e * this.perExtent) * P;
+    const count = Math.min(t.size, (last + 1) * P) - first * P;
+    const read = this.disk!.readRange(this.extentKey(t, e), this.extentBytes(t, e), offset, count).then((data) => {
+      if (data) this.stats.diskHits++;
+      return data;
+    });
+    const out: Promise<Bytes>[] = [];
+    for (let i = first; i <= last; i++) {
+      const k = this.key(t, i);
+      const p = read.then((data): Promise<Bytes> | Bytes => {
+        if (!data) return this.refetchExtent(t, e, origin)[i - e * this.perExtent]!;
+        const page = data.subarray((i - first) * P, Math.min(count, (i - first + 1) * P));
+        this.cache.set(k, page, origin);
+        return page;
+      }).finally(() => {
+        if (this.inflight.get(k) === p) this.inflight.delete(k);
+      });
+      this.inflight.set(k, p);
+      out.push(p);
     }
-    const p = read.then((data): Promise<Bytes> | Bytes => {
+    return out;
+  }
+
+  /**
+   * A bad extent, fetched again whole (so it goes back to the disk tier):
+   * one request, shared by every run of it that found it bad.
+   */
+  private refetchExtent(t: ReadTarget, e: number, origin: "demand" | "prefetch"): Promise<Bytes>[] {
+    const ek = this.extentKey(t, e);
+    let pages = this.refetching.get(ek);
+    if (!pages) {
+      const first = e * this.perExtent;
+      pages = this.fetchRun({ t, first, last: Math.min(Math.ceil(t.size / this.opts.pageSize), first + this.perExtent) - 1 }, origin);
+      this.refetching.set(ek, pages);
+      void Promise.allSettled(pages).then(() => this.refetching.delete(ek));
+    }
+    return pages;
+  }
+
+  /** A whole small object from the disk tier; a bad or missing one is fetched from the network instead. */
+  private wholeFromDisk(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
+    const k = this.key(t, "all");
+    const p = this.disk!.read(k, t.size).then((data): Promise<Bytes> | Bytes => {
       if (!data) {
         this.inflight.delete(k);
-        return page === "all" ? this.fetchWhole(t, origin) : this.fetchRun({ t, first: page, last: page }, origin)[0]!;
+        return this.fetchWhole(t, origin);
       }
       this.stats.diskHits++;
       this.cache.set(k, data, origin);
@@ -263,10 +316,14 @@ export class ObjectReader {
   private whole(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
     const k = this.key(t, "all");
     const hit = origin === "demand" ? this.cache.get(k) : undefined;
-    if (hit) return Promise.resolve(hit);
+    if (hit) {
+      // Offered when it arrived, but the disk queue may have been full then: offer again while it is in hand.
+      if (this.disk && !this.disk.has(k)) this.disk.offer(k, partsOf(hit));
+      return Promise.resolve(hit);
+    }
     const fly = this.inflight.get(k);
     if (fly) return this.joined(fly, k, origin);
-    if (this.disk?.has(k)) return this.fromDisk(t, "all", origin);
+    if (this.disk?.has(k)) return this.wholeFromDisk(t, origin);
     return this.fetchWhole(t, origin);
   }
 

@@ -108,6 +108,11 @@ describe("mount lifecycle", () => {
     expect([st.uid, st.gid]).toEqual([1234, 5678]);
   });
 
+  it("takes the source as gs://bucket/prefix, as the console prints it", async () => {
+    const m = await TestMount.start("gs://life/s1/", emu.url);
+    expect(await readdir(m.dir)).toEqual(["a.dcm"]);
+  });
+
   it("the daemon spawns no child processes while serving", async () => {
     const m = await TestMount.start("life", emu.url);
     await run("cat", [join(m.dir, "s1", "a.dcm")]);
@@ -136,6 +141,11 @@ describe("mistakes get one line and a non-zero exit", () => {
     ["a --gid no group can have", (d) => ["mount", "life", d, "--gid", "4294967295"], /^som: --gid must be from 0 to 4294967294, not 4294967295\n$/],
     ["a --prefix that climbs out", (d) => ["mount", "life", d, "--prefix", "../.."], /^som: --prefix must name a folder inside the bucket \(no "\.", "\.\." or empty parts\), not "\.\.\/\.\."\n$/],
     ["a --prefix with an empty part", (d) => ["mount", "life", d, "--prefix", "a//b"], /^som: --prefix must name a folder inside the bucket/],
+    ["a bad --cache-dir-size", (d) => ["mount", "life", d, "--cache-dir", join(d, "..", "c"), "--cache-dir-size", "10KiB"], /^som: --cache-dir-size must be at least 16MiB\n$/],
+    ["a --cache-dir inside the mountpoint", (d) => ["mount", "life", d, "--cache-dir", join(d, "cache")], /^som: --cache-dir .*\/mnt\/cache is inside the mountpoint; put it on a local disk\n$/],
+    ["a --cache-dir that is a file", (_d, f) => ["mount", "life", join(f, "..", "mnt"), "--cache-dir", f], /^som: --cache-dir .*\/file is not a directory\n$/],
+    ["a prefix given twice", (d) => ["mount", "gs://life/a", d, "--prefix", "b"], /^som: give the prefix once: in gs:\/\/life\/a or with --prefix, not both\n$/],
+    ["a gs:// source with a bad prefix", (d) => ["mount", "gs://life/../x", d], /^som: --prefix must name a folder inside the bucket/],
     ["a mountpoint that is not empty", (_d, f) => ["mount", "life", join(f, "..")], /^som: mountpoint .* is not empty \(som mounts only on an empty directory\)\n$/],
   ];
   for (const [what, args, message] of cases) {

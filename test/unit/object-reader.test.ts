@@ -65,7 +65,7 @@ describe("ObjectReader", () => {
     const store = new MemoryObjectStore();
     store.put("f", bytes(1000));
     const layout = new RawLayout(store, { prefix: "", metadataTtlMs: 0, negativeTtlMs: 0, clock: new ManualClock(), log: new MemoryLogger(), mountTime: new Date(0) });
-    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 256 }, randomAfter: 2 });
+    const fs = new SomFilesystem(layout, new ObjectReader(store, new LruBlockCache(10_000), opts), { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 256, afterJump: 256 }, randomAfter: 2 });
     const fd = await fs.open("/f", 0);
     expect(await fs.read(fd, 0, 64)).toEqual(bytes(1000).subarray(0, 64));
     store.put("f", Buffer.alloc(1000, 1));

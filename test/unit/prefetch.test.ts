@@ -26,7 +26,7 @@ function setup(opts: { cache?: number; budget?: number; depth?: number } = {}) {
   const reader = new ObjectReader(store, cache, { wholeObjectLimit: 100, pageSize: 64, maxRequest: 128, prefetchConcurrency: 4, prefetchBudget: opts.budget ?? 100_000, prefetchInFlightBytes: 1_000 }, log);
   const policy = new PrefetchPolicy(cache.stats, clock, { initialDepth: opts.depth ?? 3, maxDepth: 8, judgeEveryBytes: 200, probeAfterMs: 1_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
-  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 128 }, randomAfter: 2 }, series);
+  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 128, max: 512, slack: 32, chunk: 128, afterJump: 256 }, randomAfter: 2 }, series);
   return { store, cache, fs, clock, policy, reader };
 }
 
@@ -76,6 +76,25 @@ describe("read-ahead within a file", () => {
     await settle();
     expect(store.calls.read).toBe(offsets.length); // exactly the pages touched
     expect(reader.stats.requestBytes).toBe(offsets.length * 64); // each one page long: small aligned ranges
+  });
+});
+
+describe("read-ahead after a jump", () => {
+  it("treats a tile read as two kernel reads, not a sequential reader; a long run after a jump is one", async () => {
+    const { store, fs, reader } = setup();
+    store.put("big", bytes(64 * 200));
+    const fd = await fs.open("/big", 0);
+    // Tiles of two pages, each arriving as two reads in a row, at random places.
+    for (const page of [100, 20, 150, 60, 5]) {
+      await fs.read(fd, page * 64, 64);
+      await fs.read(fd, page * 64 + 64, 64);
+    }
+    await settle();
+    expect(reader.stats.requestBytes).toBe(5 * 2 * 64); // exactly the tiles
+    // Then a long in-order run (a viewer streaming a region): read-ahead once 256 B have come in order.
+    for (let pos = 64 * 30; pos < 64 * 36; pos += 32) await fs.read(fd, pos, 32);
+    await settle();
+    expect(reader.stats.requestBytes).toBeGreaterThan(5 * 2 * 64 + 6 * 64);
   });
 });
 

@@ -33,7 +33,7 @@ function setup(store: MemoryObjectStore, walkAheadEntries: number) {
   const cache = new LruBlockCache(1_000_000);
   const reader = new ObjectReader(store, cache, { wholeObjectLimit: 100, pageSize: 64, maxRequest: 128, prefetchConcurrency: 4, prefetchBudget: 10_000, prefetchInFlightBytes: 1_000 }, log);
   const series = new SeriesPrefetcher(layout, reader, new PrefetchPolicy(cache.stats, clock, { initialDepth: 0, maxDepth: 0, judgeEveryBytes: 1e9, probeAfterMs: 1e9 }), log);
-  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 0, max: 0, slack: 0, chunk: 128 }, randomAfter: 2 }, series);
+  const fs = new SomFilesystem(layout, reader, { uid: 0, gid: 0, readAhead: { initial: 0, max: 0, slack: 0, chunk: 128, afterJump: 0 }, randomAfter: 2 }, series);
   return { fs, layout };
 }
 

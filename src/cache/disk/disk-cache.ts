@@ -83,7 +83,11 @@ export class DiskCache {
   /** hash -> file bytes; Map order is recency, least recent first. */
   private readonly entries = new Map<string, number>();
   private used = 0;
+  /** Bytes of files being written (room made for them, not yet in `entries`). */
+  private reserved = 0;
   private readonly queue: Job[] = [];
+  /** Hashes queued or being written: offered twice, written once. */
+  private readonly pending = new Set<string>();
   private queued = 0;
   private writing = 0;
   private readonly waiting: (() => void)[] = [];
@@ -98,6 +102,7 @@ export class DiskCache {
   /** Open block files by hash, least recently used first. */
   private readonly open = new Map<string, Promise<OpenBlock | string>>();
   private closed = false;
+  private tempSeq = 0;
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
 
   private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {}
@@ -143,7 +148,7 @@ export class DiskCache {
     await rm(join(this.root, "clean"), { force: true });
     await this.compact();
     await this.refreshSpace();
-    await this.makeRoom(0);
+    await this.makeRoom(0); // within the limits it is opened with, which may be smaller than last time
     this.opts.log.info(`disk cache ${printable(this.opts.dir)}: ${this.entries.size.toLocaleString("en-US")} blocks, ${(this.used / 2 ** 20).toFixed(0)} MiB of ${(this.opts.maxBytes / 2 ** 20).toFixed(0)} MiB`);
   }
 
@@ -282,8 +287,10 @@ export class DiskCache {
   /** Queues a block to be written if there is room in the queue; false (skipped) if not. */
   offer(key: string, parts: Buffer[]): boolean {
     const bytes = parts.reduce((a, p) => a + p.length, 0);
-    if (this.closed || this.queued + bytes > this.opts.queueBytes || this.has(key)) {
-      if (!this.has(key)) this.stats.skipped++;
+    const hash = hashOf(key);
+    if (this.entries.has(hash) || this.pending.has(hash)) return false;
+    if (this.closed || this.queued + bytes > this.opts.queueBytes) {
+      this.stats.skipped++;
       return false;
     }
     this.enqueue(key, parts, bytes, () => undefined);
@@ -296,12 +303,15 @@ export class DiskCache {
     while (!this.closed && this.queued > 0 && this.queued + bytes > this.opts.queueBytes) {
       await new Promise<void>((r) => this.waiting.push(r));
     }
-    if (this.closed || this.has(key)) return;
+    const hash = hashOf(key);
+    if (this.closed || this.entries.has(hash) || this.pending.has(hash)) return;
     await new Promise<void>((done) => this.enqueue(key, parts, bytes, done));
   }
 
   private enqueue(key: string, parts: Buffer[], bytes: number, done: () => void): void {
-    this.queue.push({ hash: hashOf(key), key, parts, bytes, done });
+    const hash = hashOf(key);
+    this.pending.add(hash);
+    this.queue.push({ hash, key, parts, bytes, done });
     this.queued += bytes;
     this.pump();
   }
@@ -316,6 +326,7 @@ export class DiskCache {
       }).finally(() => {
         this.writing--;
         this.queued -= job.bytes;
+        this.pending.delete(job.hash);
         job.done();
         for (const w of this.waiting.splice(0)) w();
         this.pump();
@@ -331,32 +342,43 @@ export class DiskCache {
       return;
     }
     const final = this.path(job.hash);
-    const temp = join(this.root, "tmp", `${job.hash}.${process.pid}.${this.stats.written}`);
-    const fh = await openFile(temp, "w");
+    const temp = join(this.root, "tmp", `${job.hash}.${process.pid}.${this.tempSeq++}`);
     try {
-      await fh.writev([header, ...job.parts]);
+      const fh = await openFile(temp, "w");
+      try {
+        await fh.writev([header, ...job.parts]);
+      } finally {
+        await fh.close();
+      }
+      const dir = join(final, "..");
+      if (!this.dirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.dirs.add(dir);
+      }
+      await rename(temp, final);
+    } catch (err) {
+      this.space.avail += size;
+      await rm(temp, { force: true });
+      throw err;
     } finally {
-      await fh.close();
+      this.reserved -= size;
     }
-    const dir = join(final, "..");
-    if (!this.dirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.dirs.add(dir);
-    }
-    await rename(temp, final);
     this.put(job.hash, size);
-    this.space.avail -= size;
     this.space.writtenSince += size;
     this.stats.written++;
     this.stats.writtenBytes += job.bytes;
     await this.journal(`P ${job.hash} ${size}\n`);
   }
 
-  /** Evicts least recently used blocks until `incoming` more bytes fit both limits; false if they can't. */
+  /**
+   * Evicts least recently used blocks until `incoming` more bytes fit both
+   * limits, and reserves them (until the file is in place or given up, so
+   * writers running at once can't overshoot together); false if they can't.
+   */
   private async makeRoom(incoming: number): Promise<boolean> {
     if (this.space.writtenSince > 64 * 2 ** 20 || performance.now() - this.space.at > 2_000) await this.refreshSpace();
     const minFree = this.space.total * this.opts.minFreeShare;
-    const over = (): boolean => this.used + incoming > this.opts.maxBytes || this.space.avail - incoming < minFree;
+    const over = (): boolean => this.used + this.reserved + incoming > this.opts.maxBytes || this.space.avail - incoming < minFree;
     // Evict a little past the line, so a stream of writes doesn't evict one block per write.
     const slack = Math.min(this.opts.maxBytes / 20, 64 * 2 ** 20);
     while (over() && this.entries.size > 0) {
@@ -365,9 +387,12 @@ export class DiskCache {
       await this.remove(hash);
       this.space.avail += n;
       this.stats.evicted++;
-      if (!over() && this.used + incoming <= this.opts.maxBytes - slack) break;
+      if (!over() && this.used + this.reserved + incoming <= this.opts.maxBytes - slack) break;
     }
-    return !over();
+    if (over()) return false;
+    this.reserved += incoming;
+    this.space.avail -= incoming;
+    return true;
   }
 
   private async remove(hash: string): Promise<void> {
@@ -379,7 +404,8 @@ export class DiskCache {
 
   private async refreshSpace(): Promise<void> {
     const s = await statfs(this.root);
-    this.space = { avail: s.bavail * s.bsize, total: s.blocks * s.bsize, writtenSince: 0, at: performance.now() };
+    // Files being written may not be there yet: what is reserved for them counts as used.
+    this.space = { avail: s.bavail * s.bsize - this.reserved, total: s.blocks * s.bsize, writtenSince: 0, at: performance.now() };
   }
 
   /**
