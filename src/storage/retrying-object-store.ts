@@ -9,7 +9,7 @@ import type { Logger } from "../util/log.js";
 import { withRetries, type RetryPolicy } from "../util/retry.js";
 import { TransientError, UnreachableError } from "./errors.js";
 import type { Bytes } from "./bytes.js";
-import type { ByteRange, ListOptions, ListPage, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer, RestartableStreamer } from "./object-store.js";
 
 
 export class RetryingObjectStore implements ObjectStore {
@@ -47,5 +47,27 @@ export class RetryingObjectStore implements ObjectStore {
 
   readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {
     return this.retry(`read ${name}`, () => this.inner.readBytes(name, generation, range, crc32c));
+  }
+}
+
+/** Streams (the disk tier's background fill) under the same policy: a failed attempt starts the sink over. */
+export class RetryingStreamer implements RestartableStreamer {
+  constructor(
+    private readonly inner: ObjectStreamer,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly policy?: RetryPolicy,
+  ) {}
+
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>): Promise<number> {
+    let attempt = 0;
+    const ctx = { clock: this.clock, log: this.log, ...(this.policy ? { policy: this.policy } : {}) };
+    return withRetries(ctx, `read ${name}`, (e) => e instanceof TransientError, async (progress) => {
+      if (attempt++ > 0) await restart();
+      return this.inner.stream(name, generation, range, (chunk) => {
+        progress();
+        return sink(chunk);
+      });
+    });
   }
 }

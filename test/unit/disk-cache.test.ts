@@ -99,6 +99,30 @@ describe("DiskCache", () => {
     expect(await blockFiles(dir)).toHaveLength(0);
   });
 
+  it("streams a block straight to its file: restarts cleanly, refuses a short one, leaves nothing when aborted", async () => {
+    const dir = await tempDir("disk-stream");
+    const c = await open(dir);
+    opened.push(c);
+    const data = randomBytes(3 * 2 ** 20 + 777); // several 1 MiB flushes and a short last page
+    const key = "9\u0000e0\u0000stream";
+    const w = (await c.writer(key, data.length))!;
+    expect(await c.writer(key, data.length)).toBeUndefined(); // one writer per block
+    await w.append(data.subarray(0, 2 ** 21)); // a first attempt, cut short by the network...
+    await w.restart();
+    for (let at = 0; at < data.length; at += 65_536) await w.append(data.subarray(at, at + 65_536));
+    await w.commit();
+    expect(await c.read(key, data.length)).toEqual(data);
+    expect(await c.readRange(key, data.length, 3 * 2 ** 20, 777)).toEqual(data.subarray(3 * 2 ** 20));
+
+    const short = (await c.writer("9\u0000e1\u0000stream", 1000))!;
+    await short.append(randomBytes(999));
+    await expect(short.commit()).rejects.toThrow(/got 999 of 1000 bytes/);
+    await short.abort();
+    expect(c.has("9\u0000e1\u0000stream")).toBe(false);
+    expect(await readdir(join(dir, "som-cache-v1", "tmp"))).toEqual([]);
+    expect(await blockFiles(dir)).toHaveLength(1);
+  });
+
   it("rebuilds from the blocks when the index is lost, and adopts blocks a crash left unjournaled", async () => {
     const dir = await tempDir("disk-index");
     const a = await open(dir);

@@ -27,33 +27,44 @@ export function crcOf(data: Uint8Array, initial = 0): number {
   return crc32c(Buffer.from(data.buffer, data.byteOffset, data.byteLength), initial) >>> 0;
 }
 
-/** The CRC32C of each `pageSize` page of the data (given as parts in order). */
-function pageCrcs(parts: readonly Uint8Array[], pageSize: number): number[] {
-  const out: number[] = [];
-  let crc = 0;
-  let inPage = 0;
-  for (const part of parts) {
-    for (let at = 0; at < part.length;) {
-      const n = Math.min(pageSize - inPage, part.length - at);
-      crc = crcOf(part.subarray(at, at + n), crc);
-      inPage += n;
+/** The CRC32C of each `pageSize` page of data given in order, in chunks of any size. */
+export class PageCrcs {
+  private readonly crcs: number[] = [];
+  private crc = 0;
+  private inPage = 0;
+
+  constructor(private readonly pageSize: number) {}
+
+  add(chunk: Uint8Array): void {
+    for (let at = 0; at < chunk.length;) {
+      const n = Math.min(this.pageSize - this.inPage, chunk.length - at);
+      this.crc = crcOf(chunk.subarray(at, at + n), this.crc);
+      this.inPage += n;
       at += n;
-      if (inPage === pageSize) {
-        out.push(crc);
-        crc = 0;
-        inPage = 0;
+      if (this.inPage === this.pageSize) {
+        this.crcs.push(this.crc);
+        this.crc = 0;
+        this.inPage = 0;
       }
     }
   }
-  if (inPage > 0) out.push(crc);
-  return out;
+
+  /** Every page's CRC32C, the last (short) page included. */
+  finish(): number[] {
+    return this.inPage > 0 ? [...this.crcs, this.crc] : [...this.crcs];
+  }
 }
 
 /** The header for `data` under `key`; the file is header then data. */
 export function encodeHeader(key: string, data: readonly Uint8Array[], pageSize: number): Buffer {
+  const crcs = new PageCrcs(pageSize);
+  for (const part of data) crcs.add(part);
+  return headerOf(key, data.reduce((a, p) => a + p.length, 0), pageSize, crcs.finish());
+}
+
+/** The header of a block of `length` bytes whose pages have these CRC32Cs (headerBytesFor(key, length, pageSize) long). */
+export function headerOf(key: string, length: number, pageSize: number, crcs: readonly number[]): Buffer {
   const keyBytes = Buffer.from(key, "utf8");
-  const length = data.reduce((a, p) => a + p.length, 0);
-  const crcs = pageCrcs(data, pageSize);
   const header = Buffer.allocUnsafe(FIXED + crcs.length * 4 + keyBytes.length + 4);
   MAGIC.copy(header, 0);
   header.writeUInt32LE(VERSION, 8);

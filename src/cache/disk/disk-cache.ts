@@ -28,6 +28,7 @@ import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
 import { printable } from "../../util/printable.js";
 import { decodeHeader, encodeHeader, headerBytesFor, pagesIntact, type BlockHeader } from "./block-file.js";
+import { BlockWriter } from "./block-writer.js";
 import { lockDir } from "./dir-lock.js";
 
 export interface DiskCacheOptions {
@@ -103,6 +104,8 @@ export class DiskCache {
   private readonly open = new Map<string, Promise<OpenBlock | string>>();
   private closed = false;
   private tempSeq = 0;
+  /** Block writers not yet committed or aborted. */
+  private streaming = 0;
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
 
   private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {}
@@ -284,6 +287,40 @@ export class DiskCache {
     if (typeof o !== "string") await o.fh.close().catch(() => undefined);
   }
 
+  /**
+   * A writer that streams the block `key` of `length` bytes straight to its
+   * file (block-writer.ts), with room made for it; undefined if the block is
+   * here or on its way already, or there is no room.
+   */
+  async writer(key: string, length: number): Promise<BlockWriter | undefined> {
+    const hash = hashOf(key);
+    if (this.closed || this.entries.has(hash) || this.pending.has(hash)) return undefined;
+    this.pending.add(hash);
+    const size = headerBytesFor(key, length, this.opts.pageSize) + length;
+    if (!(await this.makeRoom(size))) {
+      this.pending.delete(hash);
+      this.stats.skipped++;
+      return undefined;
+    }
+    this.streaming++;
+    const temp = join(this.root, "tmp", `${hash}.${process.pid}.${this.tempSeq++}`);
+    return new BlockWriter(key, length, this.opts.pageSize, temp, this.path(hash), async (ok) => {
+      this.reserved -= size;
+      this.pending.delete(hash);
+      this.streaming--;
+      if (ok) {
+        this.put(hash, size);
+        this.space.writtenSince += size;
+        this.stats.written++;
+        this.stats.writtenBytes += length;
+        await this.journal(`P ${hash} ${size}\n`);
+      } else {
+        this.space.avail += size;
+      }
+      for (const w of this.waiting.splice(0)) w();
+    }, () => this.closed);
+  }
+
   /** Queues a block to be written if there is room in the queue; false (skipped) if not. */
   offer(key: string, parts: Buffer[]): boolean {
     const bytes = parts.reduce((a, p) => a + p.length, 0);
@@ -446,9 +483,18 @@ export class DiskCache {
     if (this.closed) return;
     while (this.queue.length > 0 || this.writing > 0) await new Promise<void>((r) => this.waiting.push(r));
     this.closed = true;
+    // Streaming writers give up at their next chunk (a fill is not worth holding an exit for); one
+    // stalled on the network is not waited for past 2 s, and the next start then scans (no "clean").
+    const until = performance.now() + 2_000;
+    while (this.streaming > 0 && performance.now() < until) {
+      await new Promise<void>((r) => {
+        this.waiting.push(r);
+        setTimeout(r, 100);
+      });
+    }
     for (const h of [...this.open.keys()]) await this.closeFile(h);
     await this.compact();
-    await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
+    if (this.streaming === 0) await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
     this.lock.release();
   }
 }

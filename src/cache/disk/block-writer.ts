@@ -1,0 +1,100 @@
+// One block streamed straight to its file as the bytes arrive (the
+// background fill), instead of gathered in memory first: the data goes in
+// after room for the header, 1 MiB at a time, its page CRC32Cs computed on
+// the way; the header goes in last, and the file is renamed into place only
+// when every byte has arrived. A download that fails starts the file over
+// (restart); one given up leaves nothing behind (abort).
+import { mkdir, open as openFile, rename, rm, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { headerBytesFor, headerOf, PageCrcs } from "./block-file.js";
+
+const FLUSH_BYTES = 2 ** 20;
+
+export class BlockWriter {
+  private fh: FileHandle | undefined;
+  private crcs: PageCrcs;
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  /** Bytes received (buffered or written). */
+  private received = 0;
+  /** Bytes written to the file, after the header. */
+  private written = 0;
+  private readonly headerLength: number;
+  private settled = false;
+
+  /**
+   * `done(ok)` is called exactly once: after the file is in place, or after
+   * it was given up. `closed()` says the cache is shutting down.
+   */
+  constructor(
+    private readonly key: string,
+    readonly length: number,
+    private readonly pageSize: number,
+    private readonly temp: string,
+    private readonly final: string,
+    private readonly done: (ok: boolean) => Promise<void>,
+    private readonly closed: () => boolean,
+  ) {
+    this.crcs = new PageCrcs(pageSize);
+    this.headerLength = headerBytesFor(key, length, pageSize);
+  }
+
+  /** Size of the file once complete. */
+  get fileSize(): number {
+    return this.headerLength + this.length;
+  }
+
+  async append(chunk: Buffer): Promise<void> {
+    if (this.closed()) throw new Error("disk cache closed");
+    if (this.received + chunk.length > this.length) throw new Error(`more bytes than the ${this.length} expected`);
+    this.crcs.add(chunk);
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    this.received += chunk.length;
+    if (this.bufferedBytes >= FLUSH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.bufferedBytes === 0) return;
+    this.fh ??= await openFile(this.temp, "w");
+    const parts = this.buffered;
+    const n = this.bufferedBytes;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    await this.fh.writev(parts, this.headerLength + this.written);
+    this.written += n;
+  }
+
+  /** Starts over: the next byte appended is the block's first again. */
+  async restart(): Promise<void> {
+    this.crcs = new PageCrcs(this.pageSize);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.received = 0;
+    this.written = 0;
+  }
+
+  /** Writes the header and puts the file in place; throws (the caller aborts) if bytes are missing. */
+  async commit(): Promise<void> {
+    if (this.received !== this.length) throw new Error(`got ${this.received} of ${this.length} bytes`);
+    if (this.closed()) throw new Error("disk cache closed");
+    await this.flush();
+    this.fh ??= await openFile(this.temp, "w");
+    await this.fh.write(headerOf(this.key, this.length, this.pageSize, this.crcs.finish()), 0, undefined, 0);
+    await this.fh.close();
+    this.fh = undefined;
+    await mkdir(dirname(this.final), { recursive: true });
+    await rename(this.temp, this.final);
+    this.settled = true;
+    await this.done(true);
+  }
+
+  /** Gives the block up: nothing of it is left on disk. */
+  async abort(): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    await this.fh?.close().catch(() => undefined);
+    await rm(this.temp, { force: true });
+    await this.done(false);
+  }
+}
