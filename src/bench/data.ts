@@ -1,10 +1,12 @@
 // The benchmark's data, generated locally and then served by the emulator:
 // a 200 × 0.5 MB CT series (published with som upload, records included), a
-// 512 MiB volume, and a wide tree (a 1,200-entry directory and more).
+// 512 MiB volume, a wide tree (a 1,200-entry directory and more), and for the
+// random-access scenario a 1 GiB whole-slide DICOM.
 import { randomBytes } from "node:crypto";
 import { mkdir, open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeDemoStudy } from "../dicom/demo-data.js";
+import { writeSlideDicom } from "../dicom/slide.js";
 
 export interface BenchData {
   seriesDir: string;
@@ -14,9 +16,12 @@ export interface BenchData {
   bigDir: string;
   bigFile: string;
   wideDir: string;
+  /** A whole-slide DICOM (slide.dcm), when asked for. */
+  slideDir?: string;
+  slideSize?: number;
 }
 
-export async function makeData(root: string, bigMiB: number): Promise<BenchData> {
+export async function makeData(root: string, bigMiB: number, slideMiB = 0): Promise<BenchData> {
   const [patient] = await writeDemoStudy(join(root, "series"), { patients: 1, series: 1, instancesPerSeries: 200, rows: 512, columns: 512 });
   const entity = patient!.entity;
   // The study helper adds a report; the series is the 200 images.
@@ -41,5 +46,12 @@ export async function makeData(root: string, bigMiB: number): Promise<BenchData>
     await mkdir(join(wideDir, `study${d}`, "sub"), { recursive: true });
     for (let i = 1; i <= 50; i++) await writeFile(join(wideDir, `study${d}`, i % 2 ? "sub" : "", `${i}.dcm`), `file ${d}/${i}\n`);
   }
-  return { seriesDir: join(root, "series", entity), entity, seriesFiles, bigDir, bigFile, wideDir };
+  const out: BenchData = { seriesDir: join(root, "series", entity), entity, seriesFiles, bigDir, bigFile, wideDir };
+  if (slideMiB > 0) {
+    const slideDir = join(root, "slide");
+    await mkdir(slideDir);
+    const slide = await writeSlideDicom(join(slideDir, "slide.dcm"), slideMiB * 2 ** 20);
+    return { ...out, slideDir, slideSize: slide.size };
+  }
+  return out;
 }

@@ -16,6 +16,7 @@ import { benchGet } from "./scenarios/get.js";
 import { benchListing } from "./scenarios/listing.js";
 import { benchSoak } from "./scenarios/soak.js";
 import { benchMounts } from "./scenarios/mount.js";
+import { benchRandom } from "./scenarios/random.js";
 
 interface Flags {
   runs: string;
@@ -26,6 +27,8 @@ interface Flags {
   bigMib: string;
   cacheSize: string;
   soakMinutes: string;
+  slideMib: string;
+  fioSeconds: string;
 }
 
 async function toolVersions(): Promise<string> {
@@ -38,7 +41,9 @@ async function toolVersions(): Promise<string> {
 async function main(): Promise<void> {
   const f = new Command("bench")
     .option("--runs <n>", "runs per tool (the median is reported)", "3")
-    .option("--only <scenarios>", "comma-separated: get, mount, listing, soak")
+    .option("--only <scenarios>", "comma-separated: get, mount, random, listing, soak")
+    .option("--slide-mib <n>", "size of the whole-slide image for the random scenario, in MiB", "1024")
+    .option("--fio-seconds <n>", "length of each fio job", "15")
     .option("--soak-minutes <n>", "length of the soak", "10")
     .option("--big-mib <n>", "size of the big volume in MiB", "512")
     .option("--cache-size <size>", "som mount --cache-size", "512MiB")
@@ -54,8 +59,8 @@ async function main(): Promise<void> {
 
   const root = await scratch("data");
   log("generating data");
-  const data = await makeData(root, Number(f.bigMib));
-  const emulator = await EmulatorProcess.start(["bench", `big=${data.bigDir}`, `wide=${data.wideDir}`]);
+  const data = await makeData(root, Number(f.bigMib), !only || only.has("random") ? Number(f.slideMib) : 0);
+  const emulator = await EmulatorProcess.start(["bench", `big=${data.bigDir}`, `wide=${data.wideDir}`, ...(data.slideDir ? [`slide=${data.slideDir}`] : [])]);
   const datastore = await DatastoreEmulator.start("som-bench");
   const measurements: Measurement[] = [];
   const targets: Target[] = [];
@@ -72,6 +77,13 @@ async function main(): Promise<void> {
     }
     if (!only || only.has("mount")) {
       const r = await benchMounts({ emulator, runs, log, seriesDir: data.seriesDir, seriesPrefix, bigFile: data.bigFile, cacheSize: f.cacheSize });
+      measurements.push(...r.measurements);
+      targets.push(...r.targets);
+    }
+    if (data.slideDir && data.slideSize) {
+      const r = await benchRandom({
+        emulator, log, bucket: "slide", name: "slide.dcm", size: data.slideSize, cacheSize: f.cacheSize, latencyMs: faults.latencyMs, runtime: Number(f.fioSeconds),
+      });
       measurements.push(...r.measurements);
       targets.push(...r.targets);
     }
@@ -94,7 +106,8 @@ async function main(): Promise<void> {
   const versions = await toolVersions();
   const settings = `GCS emulator (som-emulator, own process) with ${faults.latencyMs} ms per request and ${f.bandwidth}/s per response stream; ` +
     `Datastore emulator without injected latency; ${runs} runs per tool, interleaved, median reported; ` +
-    `som mount --cache-size ${f.cacheSize}; mounts started fresh for every cold run; rclone mount with its defaults (no VFS cache), read-only.`;
+    `som mount --cache-size ${f.cacheSize}; mounts (and disk caches) started fresh for every cold run; rclone mount with its defaults (no VFS cache) unless it says --vfs-cache-mode full, read-only; ` +
+    `fio jobs ${f.fioSeconds} s each.`;
   const doc = `# Benchmarks
 
 Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}. Only the ratios matter: these machines are shared and noisy,

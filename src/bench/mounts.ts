@@ -41,11 +41,11 @@ export async function somMount(emulator: EmulatorProcess, bucket: string, extra:
   return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
 }
 
-export async function rcloneMount(emulator: EmulatorProcess, bucket: string): Promise<BenchMount> {
+/** rclone mount with its defaults (no VFS cache) unless `extra` says otherwise, read-only, as a user would start it. */
+export async function rcloneMount(emulator: EmulatorProcess, bucket: string, extra: string[] = []): Promise<BenchMount> {
   const dir = join(await scratch("rclone-mnt"), "mnt");
   await mkdir(dir);
-  // rclone's defaults (no VFS cache), read-only, as a user would start it.
-  const child = spawn("rclone", ["mount", `:gcs:${bucket}`, dir, "--read-only", ...emulator.rcloneFlags()], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("rclone", ["mount", `:gcs:${bucket}`, dir, "--read-only", ...emulator.rcloneFlags(), ...extra], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await waitMounted(dir, child, () => err);

@@ -1,12 +1,15 @@
 // Reading through mounts, as researchers do it: cp -r of a series, cat of a
 // big volume, warm re-reads, ls -l and find — som against rclone mount on the
 // same emulator, with rclone copy / gcloud storage cp as the parallel
-// download reference and local files as the warm reference.
-import { mkdir } from "node:fs/promises";
+// download reference, curl with as many transfers in flight as the
+// transport limit, and local files as the warm reference; and a series
+// copied again after a remount, from the disk tier.
+import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { clean, runTimed, scratch, type EmulatorProcess, type Timed } from "../harness.js";
 import { peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { value, type Measurement, type Target } from "../report.js";
+import { curlObjects, curlRanges, mediaUrl } from "../transport.js";
 import { sameTree } from "../verify.js";
 
 export interface MountContext {
@@ -54,6 +57,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     ctx.log(`${key}: ${t.seconds.toFixed(2)} s, ${t.coresBusy.toFixed(1)} cores busy`);
   };
   let rss = 0;
+  let remountMedia = 0;
   const seriesName = ctx.seriesPrefix.split("/").pop()!;
   // som shows Collection/C/Entity/E as C/E.
   const somSeries = (m: BenchMount): string => join(m.dir, ctx.seriesPrefix.replace(/^Collection\/([^/]+)\/Entity\//, "$1/"));
@@ -85,6 +89,43 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     add("a|gcloud storage cp -r", await synced("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
     await clean(dl);
     add("c|local read series (page cache)", await warm(`cat ${q(ctx.seriesDir)}/* > /dev/null`));
+    // The transport limit: the same 200 objects, 64 in flight, by one curl.
+    const files = (await readdir(ctx.seriesDir)).sort();
+    await mkdir(dl, { recursive: true });
+    await runTimed("sync", []);
+    add("a|transport: curl, 64 objects in flight", await curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl));
+    const badCurl = await sameTree(dl, ctx.seriesDir, { ignore: () => false });
+    if (badCurl) throw new Error(`curl fetched a different tree: ${badCurl}`);
+    await clean(dl);
+
+    // h: the series again after a remount, from the disk tier (0 media requests), against a local copy.
+    {
+      const cacheDir = join(work, `disk-${i}`);
+      const first = await somMount(emulator, "bench", ["--cache-size", ctx.cacheSize, "--cache-dir", cacheDir]);
+      try {
+        await sh(`cp -r ${q(somSeries(first))} ${q(join(work, "fill"))}`);
+      } finally {
+        await first.stop();
+        await clean(join(work, "fill"));
+      }
+      await emulator.resetStats();
+      const again = await somMount(emulator, "bench", ["--cache-size", ctx.cacheSize, "--cache-dir", cacheDir]);
+      try {
+        const dest = join(work, `again-${i}`);
+        add("h|som cp -r after a remount (disk tier)", await sh(`cp -r ${q(somSeries(again))} ${q(dest)}`));
+        const bad = await sameTree(dest, ctx.seriesDir, { ignore: () => false });
+        if (bad) throw new Error(`som cp -r after a remount produced a different tree: ${bad}`);
+        await clean(dest);
+      } finally {
+        await again.stop();
+      }
+      remountMedia = Math.max(remountMedia, (await emulator.stats()).media ?? 0);
+      await clean(cacheDir);
+      const dest = join(work, `local-${i}`);
+      await sh(`cat ${q(ctx.seriesDir)}/* > /dev/null`); // the page cache warm, as the disk tier's files are
+      add("h|local cp -r (page cache)", await sh(`cp -r ${q(ctx.seriesDir)} ${q(dest)}`));
+      await clean(dest);
+    }
 
     // b + c: cat of the 512 MiB volume, cold then warm.
     for (const [tool, start] of [
@@ -106,6 +147,17 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
         await m.stop();
       }
     }
+    // The transport limit: the same 512 MiB as 32 ranged GETs in flight, by one curl.
+    const parts = join(work, `parts-${i}`);
+    await mkdir(parts, { recursive: true });
+    const bigSize = (await stat(ctx.bigFile)).size;
+    await runTimed("sync", []);
+    add("b|transport: curl, 32 ranged GETs in flight", await curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts));
+    if (i === 0) {
+      const [a, b] = await Promise.all([`cat ${q(parts)}/part-* | sha256sum`, `sha256sum < ${q(ctx.bigFile)}`].map((c) => runTimed("bash", ["-c", c]).then((t) => t.stdout.split(" ")[0])));
+      if (a !== b) throw new Error("curl ranges gave different bytes");
+    }
+    await clean(parts);
     const gout = join(work, `gcp-${i}`);
     add("b|gcloud storage cp", await synced("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
     await clean(gout);
@@ -133,17 +185,23 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
 
   const scen: Record<string, string> = {
     a: `a: cp -r of a 200 × 0.5 MB series (${seriesName})`, b: "b: cat of a 512 MiB object", c: "c: warm re-read", d: "d: listing",
+    h: "h: the series after a remount (--cache-dir)",
   };
   const measurements: Measurement[] = [...runs.entries()].map(([key, r]) => {
     const [s, tool] = key.split("|") as [string, string];
     return { scenario: scen[s]!, tool, runs: r, unit: "s", cores: cores.get(key)! };
   });
   measurements.push({ scenario: "e: memory", tool: `som daemon peak RSS (--cache-size ${ctx.cacheSize})`, runs: [rss], unit: "MiB" });
+  measurements.push({ scenario: scen.h!, tool: "media requests after the remount (most in a run)", runs: [remountMedia], unit: "requests" });
   const v = (key: string): number => value({ scenario: "", tool: "", runs: runs.get(key)!, unit: "s" });
   const cacheMiB = Number(/^(\d+)MiB$/.exec(ctx.cacheSize)?.[1] ?? "0");
   const targets: Target[] = [
     { scenario: scen.a!, text: "som cp -r ≤ 1.25 × rclone copy --transfers 16", ratio: v("a|som cp -r (cold)") / v("a|rclone copy --transfers 16"), limit: 1.25 },
+    { scenario: scen.a!, text: "som cp -r ≤ 1.25 × the transport limit (curl, 64 objects in flight)", ratio: v("a|som cp -r (cold)") / v("a|transport: curl, 64 objects in flight"), limit: 1.25 },
     { scenario: scen.b!, text: "som cat ≤ 1.0 × gcloud storage cp", ratio: v("b|som cat (cold)") / v("b|gcloud storage cp"), limit: 1.0 },
+    { scenario: scen.b!, text: "som cat ≤ 1.5 × the transport limit (curl, 32 ranged GETs in flight)", ratio: v("b|som cat (cold)") / v("b|transport: curl, 32 ranged GETs in flight"), limit: 1.5 },
+    { scenario: scen.h!, text: "som cp -r after a remount ≤ 2 × local cp -r", ratio: v("h|som cp -r after a remount (disk tier)") / v("h|local cp -r (page cache)"), limit: 2 },
+    { scenario: scen.h!, text: "media requests after the remount: 0 (count)", ratio: remountMedia, limit: 0 },
     { scenario: scen.c!, text: "som warm read of the series ≤ 2 × local", ratio: v("c|som read series (warm)") / v("c|local read series (page cache)"), limit: 2 },
     { scenario: scen.c!, text: "som warm cat ≤ 2 × local cat", ratio: v("c|som cat (warm)") / v("c|local cat (page cache)"), limit: 2 },
     { scenario: scen.d!, text: "som ls -l ≤ 1.5 × rclone lsl (1,200 entries)", ratio: v("d|som ls -l (1,200 entries)") / v("d|rclone lsl (1,200 entries)"), limit: 1.5 },
