@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 # libfuse-dev and pkg-config: the patched FUSE binding is built against Debian's libfuse.
 # openssl and strace: the test of the path to Google (a test CA; every connection the daemon opens).
-APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone openssl strace)
+# fio and curl: the benchmark (fio jobs through each mount; curl measures the transport limit).
+APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone openssl strace fio curl)
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_apt() {
@@ -79,6 +80,20 @@ ensure_fuse_binding() {
   echo "$stamp" >"$dir/.som-stamp"
 }
 
+# mount(8) runs /sbin/mount.fuse.som for `mount -t fuse.som` and fstab lines
+# of that type. It is written for this checkout and the Node found here
+# (mount's own PATH may hold an older one). Root only: /sbin is root's.
+install_mount_helper() {
+  [[ $(id -u) == 0 ]] || return 0
+  local helper=/sbin/mount.fuse.som
+  local want
+  want=$(printf '#!/bin/sh\n# Installed by %s/scripts/setup.sh: mount(8) helper for type fuse.som.\nexec %q %q "$@"\n' "$ROOT" "$(command -v node)" "$ROOT/bin/mount.fuse.som")
+  if [[ ! -f $helper || $(cat "$helper") != "$want" ]]; then
+    say "installing $helper (mount -t fuse.som, fstab)"
+    printf '%s\n' "$want" >"$helper.tmp" && chmod 755 "$helper.tmp" && mv "$helper.tmp" "$helper"
+  fi
+}
+
 # The official Datastore emulator ships with the Google Cloud CLI (Debian
 # package google-cloud-cli-datastore-emulator) and runs on Java.
 datastore_emulator_available() {
@@ -93,4 +108,5 @@ install_apt
 ensure_node
 ensure_deps
 ensure_fuse_binding
+install_mount_helper
 export PATH="$ROOT/bin:$PATH"

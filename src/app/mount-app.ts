@@ -15,7 +15,7 @@ import { DirLockedError } from "../cache/disk/dir-lock.js";
 import { ObjectReader, defaultFillOptions, defaultReaderOptions } from "../read/object-reader.js";
 import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
-import { UnreachableError } from "../storage/errors.js";
+import { StorageError, UnreachableError } from "../storage/errors.js";
 import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import type { ObjectStore, ObjectStreamer } from "../storage/object-store.js";
 import { RetryingObjectStore, RetryingStreamer } from "../storage/retrying-object-store.js";
@@ -23,6 +23,16 @@ import { retryPolicy } from "../util/retry.js";
 import { systemClock } from "../util/clock.js";
 import { GARBAGE_ALLOWANCE } from "../util/memory.js";
 import type { Logger } from "../util/log.js";
+import type { MetadataSource } from "../metadata/metadata-store.js";
+import { MeteredMetadata } from "../metrics/metered-metadata.js";
+import { MeteredObjectStore } from "../metrics/metered-object-store.js";
+import { MountMetrics } from "../metrics/metrics.js";
+import { serveMetrics, type MetricsServer } from "../metrics/server.js";
+import { snapshot } from "../metrics/snapshot.js";
+import { registerSources } from "../metrics/sources.js";
+import { serveStatus } from "../status/status-socket.js";
+import { ThrottledObjectStore } from "../storage/throttled-object-store.js";
+import { VERSION } from "../version.js";
 
 export interface MountConfig {
   bucket: string;
@@ -49,6 +59,17 @@ export interface MountConfig {
   /** A disk tier for object bytes, and its size. */
   cacheDir?: string;
   cacheDirSize: number;
+  /** Permission bits shown for files and directories. */
+  fileMode: number;
+  dirMode: number;
+  /** Project billed for requests (requester-pays buckets). */
+  billingProject?: string;
+  /** Prometheus endpoint: port (0 = any free one) and address; none = off. */
+  metricsPort?: number;
+  metricsAddress: string;
+  /** Shared-link limits on what the mount asks of Cloud Storage. */
+  limitBytesPerSec?: number;
+  limitOpsPerSec?: number;
 }
 
 /**
@@ -66,7 +87,7 @@ const NEGATIVE_TTL_SECONDS = 5;
 
 export class StartupError extends Error {}
 
-async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): Promise<Namespace> {
+async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger, metrics: MountMetrics): Promise<{ layout: Namespace; kind: "som" | "raw" }> {
   const ttlMs = cfg.metadataTtlSeconds * 1000;
   const base = {
     prefix: normalizePrefix(cfg.prefix), metadataTtlMs: ttlMs, negativeTtlMs: Math.min(ttlMs, NEGATIVE_TTL_SECONDS * 1000),
@@ -81,24 +102,29 @@ async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger): 
   }
   if (kind === "raw") {
     if (cfg.project) log.info("--project is only used by the som layout; no sidecars in the raw layout");
-    return new RawLayout(store, base);
+    return { layout: new RawLayout(store, base), kind };
   }
-  let metadata: DatastoreMetadata | undefined;
+  let metadata: MetadataSource | undefined;
   if (cfg.project) {
-    metadata = new DatastoreMetadata({
+    metadata = new MeteredMetadata(new DatastoreMetadata({
       project: cfg.project, rpcTimeoutMs: METADATA_RPC_TIMEOUT_MS, clock: systemClock, log,
-    });
+    }), metrics);
     log.info(`sidecars from Datastore project ${cfg.project}${process.env.DATASTORE_EMULATOR_HOST ? ` (emulator ${process.env.DATASTORE_EMULATOR_HOST})` : ""}`);
   } else {
     log.info("no Datastore project (--project, $GOOGLE_CLOUD_PROJECT or $DATASTORE_PROJECT_ID): the som tree is shown without sidecars");
   }
-  return new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS });
+  return { layout: new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS }), kind };
 }
 
 export interface RunningMount {
   mount: FuseMount;
   fs: SomFilesystem;
   reader: ObjectReader;
+  metrics: MountMetrics;
+  /** Where Prometheus scrapes, with --metrics-port. */
+  metricsUrl?: string;
+  /** The unix socket `som status` asks. */
+  statusSocket?: string;
   close(): Promise<void>;
 }
 
@@ -127,30 +153,48 @@ async function openDiskCache(dir: string, maxBytes: number, queueBytes: number, 
 }
 
 async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
-  const gcs = store ?? new GcsObjectStore({ bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) });
-  const retrying = new RetryingObjectStore(gcs, systemClock, log);
+  const real = store ?? new GcsObjectStore({
+    bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(cfg.billingProject ? { userProject: cfg.billingProject } : {}),
+  });
+  const metrics = new MountMetrics({ bucket: cfg.bucket, prefix: normalizePrefix(cfg.prefix), layout: cfg.layout, version: VERSION });
+  // Bottom up: the real store, what counts each request, the shared-link
+  // limits (each attempt waits its turn), the retries.
+  const metered = new MeteredObjectStore(real, metrics, log);
+  const limited = cfg.limitBytesPerSec || cfg.limitOpsPerSec
+    ? new ThrottledObjectStore(metered, { ...(cfg.limitBytesPerSec ? { bytesPerSec: cfg.limitBytesPerSec } : {}), ...(cfg.limitOpsPerSec ? { opsPerSec: cfg.limitOpsPerSec } : {}) },
+      systemClock, (limit, ms) => metrics.throttledSeconds.inc({ limit }, ms / 1000))
+    : metered;
+  const onRetry = (kind: string): void => metrics.gcsRetries.inc({ kind });
+  const retrying = new RetryingObjectStore(limited, systemClock, log, undefined, Math.random, onRetry);
   try {
     await retrying.checkBucket();
   } catch (err) {
     if (err instanceof UnreachableError) {
       throw new StartupError(`cannot reach the storage endpoint ${cfg.endpoint ?? "https://storage.googleapis.com"} (${err.message.replace(/^.*reason: /, "")})`, { cause: err });
     }
+    if (err instanceof StorageError && err.status === 400 && /requester pays/i.test(err.message) && !cfg.billingProject) {
+      throw new StartupError(`bucket "${cfg.bucket}" is requester pays: give --billing-project PROJECT, the project to bill for its requests`, { cause: err });
+    }
     throw err;
   }
-  const layout = await chooseLayout(cfg, retrying, log);
+  const { layout, kind } = await chooseLayout(cfg, retrying, log, metrics);
+  metrics.setLayout(kind);
   // --cache-size bounds all object bytes the daemon holds: the memory cache,
   // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
   // dead bytes waiting for the next garbage collection (util/memory.ts), plus
   // with a disk tier its write queue (an eighth, at most 32 MiB). The
-  // background fill streams to disk and holds ~1 MiB per request.
-  const inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
+  // background fill streams to disk and holds ~1 MiB per request. Under
+  // --limit-bytes-per-sec, prefetches in flight are held to ~2 s of the rate
+  // so a reader's own request never queues behind minutes of read-ahead.
+  let inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
+  if (cfg.limitBytesPerSec) inFlight = Math.max(defaultReaderOptions.maxRequest, Math.min(inFlight, 2 * cfg.limitBytesPerSec));
   const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue));
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
   const tier = disk && {
     cache: disk,
-    streamer: new RetryingStreamer(gcs, systemClock, log),
+    streamer: new RetryingStreamer(limited, systemClock, log, undefined, onRetry),
     fill: { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)) },
   };
   const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier);
@@ -158,12 +202,16 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
   const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 2 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 2 ** 20 };
-  const fsOpts = { uid: cfg.uid, gid: cfg.gid, readAhead, randomAfter: 2 };
+  const fsOpts = { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode, readAhead, randomAfter: 2 };
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
+  registerSources(metrics, {
+    memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles,
+    ...(layout.listingStats ? { listings: () => layout.listingStats!() } : {}),
+  });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
-  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 });
+  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno));
   const mount = await FuseMount.mount(mountpoint, ops, {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
@@ -171,9 +219,48 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     fsname: `som:${cfg.bucket}`,
     debug: cfg.debug,
   }, log);
-  // Called on the way out: the disk tier finishes its writes and records a clean shutdown.
+  const endpoints = await serveEndpoints(cfg, metrics, mountpoint, log).catch((err: unknown) => {
+    mount.unmount();
+    throw err;
+  });
+  // Called on the way out: the endpoints stop, the disk tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
+    await endpoints.close();
     await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));
   };
-  return { mount, fs, reader, close };
+  return {
+    mount, fs, reader, metrics, close,
+    ...(endpoints.metricsUrl ? { metricsUrl: endpoints.metricsUrl } : {}),
+    ...(endpoints.statusSocket ? { statusSocket: endpoints.statusSocket } : {}),
+  };
+}
+
+/**
+ * The Prometheus endpoint (with --metrics-port; a port in use fails the
+ * mount) and the status socket (always; a runtime directory that can't be
+ * used costs only `som status`, with a warning).
+ */
+async function serveEndpoints(cfg: MountConfig, metrics: MountMetrics, mountpoint: string, log: Logger): Promise<{ metricsUrl?: string; statusSocket?: string; close(): Promise<void> }> {
+  let server: MetricsServer | undefined;
+  if (cfg.metricsPort !== undefined) {
+    try {
+      server = await serveMetrics(metrics, cfg.metricsAddress, cfg.metricsPort);
+    } catch (err) {
+      throw new StartupError(`cannot serve metrics on ${cfg.metricsAddress}:${cfg.metricsPort}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    log.info(`metrics at ${server.url}`);
+  }
+  const url = server?.url;
+  const socket = await serveStatus(() => snapshot(metrics, mountpoint, url)).catch((err: unknown) => {
+    log.warn(`som status will not see this mount: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
+  return {
+    ...(url ? { metricsUrl: url } : {}),
+    ...(socket ? { statusSocket: socket.path } : {}),
+    close: async () => {
+      await socket?.close();
+      await server?.close();
+    },
+  };
 }

@@ -18,6 +18,14 @@ export interface PrefetchStats {
   unread: number;
 }
 
+/** What the memory cache counts about itself (read by metrics at scrape time). */
+export interface CacheCounts {
+  hits: number;
+  misses: number;
+  evictions: number;
+  evictedBytes: number;
+}
+
 export interface BlockCache {
   /** The block, counting a first read of a prefetched block as used. */
   get(key: string): Bytes | undefined;
@@ -39,6 +47,7 @@ export class LruBlockCache implements BlockCache {
   private readonly lru: LRUCache<string, Bytes>;
   private readonly unread = new Set<string>();
   readonly stats: PrefetchStats = { prefetched: 0, used: 0, wasted: 0, unread: 0 };
+  readonly counts: CacheCounts = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
 
   constructor(readonly capacity: number) {
     this.lru = new LRUCache<string, Bytes>({
@@ -46,6 +55,10 @@ export class LruBlockCache implements BlockCache {
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, key, reason) => {
         noteEvicted(block.length);
+        if (reason === "evict") {
+          this.counts.evictions++;
+          this.counts.evictedBytes += block.length;
+        }
         if (!this.unread.delete(key)) return;
         this.stats.unread -= block.length;
         if (reason === "evict") this.stats.wasted += block.length;
@@ -55,6 +68,8 @@ export class LruBlockCache implements BlockCache {
 
   get(key: string): Bytes | undefined {
     const b = this.lru.get(key);
+    if (b) this.counts.hits++;
+    else this.counts.misses++;
     if (b && this.unread.delete(key)) {
       this.stats.used += b.length;
       this.stats.unread -= b.length;

@@ -78,3 +78,9 @@ export function jsonObject(flag: string, text: string | undefined): Record<strin
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw new UsageError(`${flag} must be a JSON object, e.g. '{"Modality": "CT"}'`);
   return v as Record<string, JsonValue>;
 }
+
+/** --billing-project: a project id as Google writes them (6-30 of a-z, 0-9, -), or a project number. */
+export function billingArg(v: string): string {
+  if (!/^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|\d{1,20})$/.test(v)) throw new UsageError(`--billing-project must be a project id such as my-lab-123, not "${v}"`);
+  return v;
+}

@@ -27,13 +27,14 @@ export async function main(argv: string[]): Promise<void> {
     .option("--cut-rate <p>", "probability that a media response is cut mid-body", num("--cut-rate", 0, 1), 0)
     .option("--seed <n>", "random seed for injected faults", num("--seed", 0, 2 ** 32), 1)
     .option("--demo-data <dir>", "generate the demo dataset (synthetic CT series) into dir and seed bucket \"demo\" from it")
+    .option("--requester-pays <bucket>", "make a bucket requester pays: requests without userProject get 400, as from GCS (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--port-file <path>", "write the chosen port here once listening")
     .option("--verbose", "log every request");
   installFriendlyErrors(program, "som-emulator");
   program.parse(argv);
   const o = program.opts<{
     port: number; host: string; bucket: string[]; synthetic: string[]; dataDir?: string; latency: number; bandwidth: number;
-    errorRate: number; cutRate: number; seed: number; portFile?: string; verbose?: boolean; demoData?: string;
+    errorRate: number; cutRate: number; seed: number; portFile?: string; verbose?: boolean; demoData?: string; requesterPays: string[];
   }>();
   if (o.demoData) {
     const { rm } = await import("node:fs/promises");
@@ -60,7 +61,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const emu = await Emulator.start({
-    port: o.port, host: o.host, buckets, synthetic,
+    port: o.port, host: o.host, buckets, synthetic, requesterPays: o.requesterPays,
     faults: { latencyMs: o.latency, bandwidth: o.bandwidth, errorRate: o.errorRate, cutRate: o.cutRate, seed: o.seed },
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
     ...(o.verbose ? { log } : { log: (l: string) => { if (l.startsWith("emulator:")) log(l); } }),

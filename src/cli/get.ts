@@ -14,7 +14,7 @@ import { RetryingObjectStore } from "../storage/retrying-object-store.js";
 import { systemClock } from "../util/clock.js";
 import { StreamLogger } from "../util/log.js";
 import { formatSize } from "../util/size.js";
-import { checkBucket, datastoreProject, positiveInt, storageTarget } from "./common.js";
+import { checkBucket, datastoreProject, positiveInt, storageTarget, billingArg } from "./common.js";
 import { UsageError, setDebug } from "./errors.js";
 
 interface GetFlags {
@@ -27,6 +27,7 @@ interface GetFlags {
   jobs: string;
   prefix?: string;
   endpoint?: string;
+  billingProject?: string;
   quiet?: boolean;
   debug?: boolean;
 }
@@ -47,6 +48,7 @@ export function getCommand(): Command {
     .option("--jobs <n>", "requests in flight", String(defaultDownloadOptions.jobs))
     .option("--prefix <prefix>", "the som tree lives under this prefix of the bucket")
     .option("--endpoint <url>", "storage endpoint (default: $STORAGE_EMULATOR_HOST, else Google)")
+    .option("--billing-project <id>", "project billed for requests to a requester-pays bucket (sent as userProject)")
     .option("--quiet", "print nothing but errors")
     .option("--debug", "verbose logging and stack traces")
     .action(async (f: GetFlags) => {
@@ -61,7 +63,7 @@ export function getCommand(): Command {
         if (!f.quiet) process.stdout.write(s);
       };
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
-      const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...storageTarget(f.endpoint) });
+      const gcs = new GcsObjectStore({ bucket: f.bucket, projectId: project, ...storageTarget(f.endpoint), ...(f.billingProject !== undefined ? { userProject: billingArg(f.billingProject) } : {}) });
       const store = new RetryingObjectStore(gcs, systemClock, log);
       const metadata = new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log });
       try {

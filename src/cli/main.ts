@@ -2,16 +2,18 @@
 import { Command } from "commander";
 import { getCommand } from "./get.js";
 import { mountCommand } from "./mount.js";
+import { statusCommand } from "./status.js";
 import { umountCommand } from "./umount.js";
 import { uploadCommand } from "./upload.js";
 import { installFriendlyErrors } from "./errors.js";
+import { VERSION } from "../version.js";
 
 export function program(): Command {
   const p = new Command("som")
     .description("Work with de-identified DICOM studies in Google Cloud Storage as local folders")
-    .version("0.1.0")
+    .version(VERSION)
     .option("--debug", "verbose logging and stack traces");
-  for (const c of [mountCommand(), umountCommand(), uploadCommand(), getCommand()]) {
+  for (const c of [mountCommand(), umountCommand(), statusCommand(), uploadCommand(), getCommand()]) {
     installFriendlyErrors(c);
     p.addCommand(c);
   }

@@ -2,15 +2,15 @@
 // (signals, external unmount, --background hand-off). The work is in
 // app/mount-app.ts.
 import { spawn } from "node:child_process";
-import { openSync } from "node:fs";
+import { openSync, writeSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { MountConfig } from "../app/mount-app.js";
 import { defaultListingOptions } from "../listing/listing-options.js";
 import { parseSize } from "../util/size.js";
-import { StreamLogger } from "../util/log.js";
-import { checkBucket, datastoreProject, idArg, intInRange, positiveInt, prefixArg, storageTarget } from "./common.js";
+import { StreamLogger, type LogFormat, type LogLevel } from "../util/log.js";
+import { billingArg, checkBucket, datastoreProject, idArg, intInRange, positiveInt, prefixArg, storageTarget } from "./common.js";
 import { UsageError, describe, setDebug } from "./errors.js";
 
 interface MountFlags {
@@ -33,6 +33,40 @@ interface MountFlags {
   listingCacheEntries: string;
   cacheDir?: string;
   cacheDirSize: string;
+  fileMode: string;
+  dirMode: string;
+  billingProject?: string;
+  metricsPort?: string;
+  metricsAddress: string;
+  logFormat: LogFormat;
+  logLevel?: LogLevel;
+  limitBytesPerSec?: string;
+  limitOpsPerSec?: string;
+}
+
+/** An octal permission mode, 0 to 0777 ("0644", "644", "0o644"). */
+function modeArg(flag: string, v: string): number {
+  const m = /^(?:0o?)?([0-7]{1,3})$/i.exec(v);
+  if (!m) throw new UsageError(`${flag} must be an octal mode such as 0444 or 0755, not "${v}"`);
+  return parseInt(m[1]!, 8);
+}
+
+/** --limit-bytes-per-sec and --limit-ops-per-sec. */
+function limitArgs(f: MountFlags): { limitBytesPerSec?: number; limitOpsPerSec?: number } {
+  const out: { limitBytesPerSec?: number; limitOpsPerSec?: number } = {};
+  if (f.limitBytesPerSec !== undefined) {
+    let n: number;
+    try {
+      n = parseSize(f.limitBytesPerSec);
+    } catch (e) {
+      throw new UsageError(`bad --limit-bytes-per-sec: ${describe(e)}`);
+    }
+    // Below this a single 256 KiB page takes seconds and every read risks the operation deadline.
+    if (n < 2 ** 20) throw new UsageError("--limit-bytes-per-sec must be at least 1MiB");
+    out.limitBytesPerSec = n;
+  }
+  if (f.limitOpsPerSec !== undefined) out.limitOpsPerSec = intInRange("--limit-ops-per-sec", f.limitOpsPerSec, 1, 1_000_000);
+  return out;
 }
 
 /** --cache-dir and --cache-dir-size, checked. */
@@ -93,12 +127,34 @@ export function toConfig(source: string, mountpoint: string, f: MountFlags): Mou
     listingCacheEntries: positiveInt("--listing-cache-entries", f.listingCacheEntries),
     layout: f.layout as MountConfig["layout"],
     ...(project ? { project } : {}),
+    fileMode: modeArg("--file-mode", f.fileMode),
+    dirMode: modeArg("--dir-mode", f.dirMode),
+    ...(f.billingProject !== undefined ? { billingProject: billingArg(f.billingProject) } : {}),
+    ...(f.metricsPort !== undefined ? { metricsPort: intInRange("--metrics-port", f.metricsPort, 0, 65535) } : {}),
+    metricsAddress: f.metricsAddress,
+    ...limitArgs(f),
   };
 }
 
+/** The daemon's logger: --log-file (appended) or stderr, in --log-format, at --log-level. */
+export function daemonLogger(f: Pick<MountFlags, "logFile" | "logFormat" | "logLevel" | "debug">): StreamLogger {
+  const level: LogLevel = f.logLevel ?? (f.debug ? "debug" : "info");
+  let write = (line: string): void => void process.stderr.write(line);
+  if (f.logFile !== undefined) {
+    let fd: number;
+    try {
+      fd = openSync(f.logFile, "a", 0o640);
+    } catch (e) {
+      throw new UsageError(`cannot write --log-file ${f.logFile}: ${describe(e)}`);
+    }
+    // Synchronous, like stderr to a file: lines are short and a crash must not lose the last ones.
+    write = (line) => void writeSync(fd, line);
+  }
+  return new StreamLogger(level, write, "som", f.logFormat);
+}
+
 /** Runs the daemon in this process until signalled or unmounted from outside. */
-async function runForeground(cfg: MountConfig): Promise<void> {
-  const log = new StreamLogger(cfg.debug ? "debug" : "info");
+async function runForeground(cfg: MountConfig, log: StreamLogger): Promise<void> {
   // Loaded here, not at the top: other subcommands shouldn't pay for FUSE and its native addons.
   const { startMount } = await import("../app/mount-app.js");
   const running = await startMount(cfg, log);
@@ -126,6 +182,21 @@ async function runForeground(cfg: MountConfig): Promise<void> {
   process.exit(0);
 }
 
+/** The message of an error line of the daemon's log (either format, or the CLI's own "som: ..."). */
+function errorOf(line: string): string | undefined {
+  if (line.startsWith("som: ")) return line.slice(5);
+  if (line.startsWith("{")) {
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      return e.level === "error" ? e.msg : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^\S+ som error: (.*)$/.exec(line);
+  return m ? m[1] : undefined;
+}
+
 /**
  * Starts the daemon as a detached child and returns once the mount answers,
  * or fails with the child's reason. The CLI process spawns; the daemon never does.
@@ -145,8 +216,7 @@ async function runBackground(cfg: MountConfig, argv: string[], logFile: string):
   if (!outcome.ok) {
     const { readFile } = await import("node:fs/promises");
     const lines = (await readFile(logFile, "utf8").catch(() => "")).trim().split("\n");
-    const last = lines.reverse().find((l) => l.startsWith("som: ") || l.includes(" error: "));
-    throw new UsageError(last ? last.replace(/^som: /, "").replace(/^\S+ som error: /, "") : outcome.reason);
+    throw new UsageError(lines.reverse().map(errorOf).find((m) => m !== undefined) ?? outcome.reason);
   }
   child.unref();
   child.disconnect?.();
@@ -175,7 +245,16 @@ export function mountCommand(): Command {
     .option("--allow-other", "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
     .addOption(new Option("--foreground", "stay attached until unmounted (default)").conflicts("background"))
     .option("--background", "return once the mount answers; the daemon keeps running")
-    .option("--log-file <path>", "daemon log with --background")
+    .option("--file-mode <mode>", "permission bits shown for files (octal)", "0444")
+    .option("--dir-mode <mode>", "permission bits shown for directories (octal)", "0555")
+    .option("--billing-project <id>", "project billed for requests to a requester-pays bucket (sent as userProject)")
+    .option("--limit-bytes-per-sec <size>", "most object bytes fetched per second (e.g. 50MiB), for shared links")
+    .option("--limit-ops-per-sec <n>", "most requests sent to Cloud Storage per second")
+    .option("--metrics-port <port>", "serve Prometheus metrics at http://ADDRESS:PORT/metrics (0: any free port, logged)")
+    .option("--metrics-address <addr>", "address for --metrics-port", "127.0.0.1")
+    .option("--log-file <path>", "append the daemon's log here (default: stderr; with --background a file in the temp directory)")
+    .addOption(new Option("--log-format <format>", "one event per line as text or as JSON").choices(["text", "json"]).default("text"))
+    .addOption(new Option("--log-level <level>", "least severe events logged (default: info, debug with --debug)").choices(["debug", "info", "warn", "error"]))
     .option("--debug", "verbose logging and stack traces")
     .action(async (bucket: string, mountpoint: string, flags: MountFlags) => {
       flags.debug ||= process.argv.includes("--debug"); // also given before the subcommand
@@ -186,7 +265,7 @@ export function mountCommand(): Command {
         await runBackground(cfg, process.argv, logFile);
         return;
       }
-      await runForeground(cfg);
+      await runForeground(cfg, daemonLogger(flags));
     });
 }
 

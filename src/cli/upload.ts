@@ -8,7 +8,7 @@ import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import { systemClock } from "../util/clock.js";
 import { StreamLogger } from "../util/log.js";
 import { formatSize } from "../util/size.js";
-import { checkBucket, datastoreProject, jsonObject, positiveInt, storageTarget } from "./common.js";
+import { checkBucket, datastoreProject, jsonObject, positiveInt, storageTarget, billingArg } from "./common.js";
 import { UsageError, setDebug } from "./errors.js";
 
 interface UploadFlags {
@@ -24,6 +24,7 @@ interface UploadFlags {
   objectsOnly?: boolean;
   prefix?: string;
   endpoint?: string;
+  billingProject?: string;
   jobs: string;
   quiet?: boolean;
   debug?: boolean;
@@ -45,6 +46,7 @@ export function uploadCommand(): Command {
     .option("--objects-only", "write no Datastore records")
     .option("--prefix <prefix>", "the som tree lives under this prefix of the bucket")
     .option("--endpoint <url>", "storage endpoint (default: $STORAGE_EMULATOR_HOST, else Google)")
+    .option("--billing-project <id>", "project billed for requests to a requester-pays bucket (sent as userProject)")
     .option("--jobs <n>", "parallel uploads", "8")
     .option("--quiet", "print nothing but errors")
     .option("--debug", "verbose logging and stack traces")
@@ -66,7 +68,7 @@ export function uploadCommand(): Command {
       if (collection) req.collectionFields = collection;
 
       const log = new StreamLogger(f.debug ? "debug" : f.quiet ? "error" : "warn");
-      const writer = new GcsObjectStore({ bucket: f.bucket, writes: true, ...storageTarget(f.endpoint), ...(project ? { projectId: project } : {}) });
+      const writer = new GcsObjectStore({ bucket: f.bucket, writes: true, ...storageTarget(f.endpoint), ...(f.billingProject !== undefined ? { userProject: billingArg(f.billingProject) } : {}), ...(project ? { projectId: project } : {}) });
       const sink = project && !f.objectsOnly
         ? new DatastoreMetadata({ project, rpcTimeoutMs: 30_000, clock: systemClock, log })
         : undefined;

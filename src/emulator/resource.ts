@@ -30,7 +30,7 @@ export function etagOf(o: StoredObject): string {
   return Buffer.from(`${o.generation}/${o.metageneration}`).toString("base64");
 }
 
-export function bucketResource(base: string, b: ObjectTable): Record<string, unknown> {
+export function bucketResource(base: string, b: ObjectTable, requesterPays = false): Record<string, unknown> {
   return {
     kind: "storage#bucket",
     id: b.name,
@@ -45,6 +45,7 @@ export function bucketResource(base: string, b: ObjectTable): Record<string, unk
     storageClass: "STANDARD",
     etag: "CAE=",
     iamConfiguration: { uniformBucketLevelAccess: { enabled: true }, bucketPolicyOnly: { enabled: true }, publicAccessPrevention: "inherited" },
+    ...(requesterPays ? { billing: { requesterPays: true } } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ export interface EmulatorOptions {
   synthetic?: Record<string, SyntheticSpec[]>;
   faults?: Partial<FaultOptions>;
   dataDir?: string;
+  /** Buckets that are requester pays: every request must name a userProject, as GCS asks. */
+  requesterPays?: string[];
   log?: (line: string) => void;
 }
 
@@ -83,7 +85,11 @@ export class Emulator {
   private readonly uploads: Uploads;
   private server?: Server;
 
+  /** Buckets that refuse requests without userProject (settable at run time: /_emulator/requester-pays). */
+  private readonly requesterPays: Set<string>;
+
   private constructor(readonly store: EmulatorStore, private readonly opts: EmulatorOptions) {
+    this.requesterPays = new Set(opts.requesterPays ?? []);
     this.faults = new Faults(opts.faults);
     this.uploads = new Uploads(store);
   }
@@ -169,6 +175,16 @@ export class Emulator {
     const route = parseRoute(url.pathname);
     if (!route) throw new EmulatorError(404, `Not found: ${url.pathname}`, "notFound");
     const q = url.searchParams;
+    // GCS answers 400 "required" before looking at anything else of a
+    // requester-pays bucket's request that names no project to bill: as the
+    // userProject parameter (the JSON API's own) or the X-Goog-User-Project
+    // header (Google APIs' system parameter, what gcloud sends).
+    const billed = q.get("userProject") || req.headers["x-goog-user-project"] || q.get("upload_id");
+    if (route.bucket !== undefined && this.requesterPays.has(route.bucket) && !billed) {
+      this.stats.count("unbilled");
+      req.resume();
+      throw new EmulatorError(400, "Bucket is a requester pays bucket but no user project provided.", "required");
+    }
     const method = req.method ?? "GET";
     const base = this.base(req);
 
@@ -181,7 +197,7 @@ export class Emulator {
         const b = this.store.createBucket(String(body.name));
         return sendJson(res, 200, bucketResource(base, b));
       }
-      const items = [...this.store.buckets.values()].map((b) => bucketResource(base, b));
+      const items = [...this.store.buckets.values()].map((b) => bucketResource(base, b, this.requesterPays.has(b.name)));
       return sendJson(res, 200, { kind: "storage#buckets", items });
     }
 
@@ -193,7 +209,7 @@ export class Emulator {
     }
     if (!route.collection && route.object === undefined) {
       this.stats.count("bucket");
-      if (method === "GET") return sendJson(res, 200, bucketResource(base, bucket));
+      if (method === "GET") return sendJson(res, 200, bucketResource(base, bucket, this.requesterPays.has(bucket.name)));
       throw new EmulatorError(405, `Method ${method} not supported on buckets`);
     }
 
@@ -286,6 +302,12 @@ export class Emulator {
     if (path === "/_emulator/reset" && req.method === "POST") {
       this.stats.reset();
       return sendJson(res, 200, this.stats.snapshot());
+    }
+    if (path === "/_emulator/requester-pays" && req.method === "POST") {
+      const body = (await readJson(req)) as { bucket?: string; enabled?: boolean };
+      if (body.enabled) this.requesterPays.add(String(body.bucket));
+      else this.requesterPays.delete(String(body.bucket));
+      return sendJson(res, 200, { requesterPays: [...this.requesterPays] });
     }
     if (path === "/_emulator/faults") {
       if (req.method === "POST") this.faults.update((await readJson(req)) as Partial<FaultOptions>);

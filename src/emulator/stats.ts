@@ -1,5 +1,5 @@
 /** Request and byte counters, readable over HTTP so tests can assert "nothing was fetched". */
-export type Counter = "requests" | "media" | "list" | "metadata" | "upload" | "delete" | "bucket" | "injected503" | "cut";
+export type Counter = "requests" | "media" | "list" | "metadata" | "upload" | "delete" | "bucket" | "injected503" | "cut" | "unbilled";
 
 export class Stats {
   private counters: Record<Counter, number> = Stats.zero();
@@ -18,7 +18,7 @@ export class Stats {
   }
 
   private static zero(): Record<Counter, number> {
-    return { requests: 0, media: 0, list: 0, metadata: 0, upload: 0, delete: 0, bucket: 0, injected503: 0, cut: 0 };
+    return { requests: 0, media: 0, list: 0, metadata: 0, upload: 0, delete: 0, bucket: 0, injected503: 0, cut: 0, unbilled: 0 };
   }
 
   count(c: Counter): void {

@@ -23,6 +23,9 @@ export interface Attr {
 export interface FilesystemOptions {
   uid: number;
   gid: number;
+  /** Permission bits shown (--file-mode, --dir-mode); the mount is read-only whatever they say. */
+  fileMode?: number;
+  dirMode?: number;
   /**
    * Read-ahead for a sequential reader: the window starts at `initial` and
    * doubles per in-order read up to `max`, and is asked for in aligned
@@ -102,7 +105,7 @@ export class SomFilesystem {
     const dir = e.kind === "dir";
     const size = dir ? 4096 : e.size;
     return {
-      mode: dir ? S_IFDIR | 0o555 : S_IFREG | 0o444,
+      mode: dir ? S_IFDIR | (this.opts.dirMode ?? 0o555) : S_IFREG | (this.opts.fileMode ?? 0o444),
       size, nlink: dir ? 2 : 1, uid: this.opts.uid, gid: this.opts.gid,
       mtime: e.mtime, atime: e.mtime, ctime: e.mtime,
       blocks: Math.ceil(size / 512), blksize: 128 * 1024,

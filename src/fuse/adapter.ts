@@ -27,7 +27,10 @@ const toStat = (a: Attr): FuseStat => a;
 /** An error already logged within this long is logged again only at debug level (one failing object, many kernel reads). */
 const REPEAT_WINDOW_MS = 60_000;
 
-export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions): FuseOps {
+/** Told of every operation answered through the one answer path (metrics): its name, seconds taken, and 0 or the negative errno. */
+export type OpObserver = (op: string, seconds: number, errno: number) => void;
+
+export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions, observe?: OpObserver): FuseOps {
   const recent = new Map<string, number>();
   /** Logs an unexpected failure once per window; repeats go to debug. */
   const logFailure = (what: string, message: string): void => {
@@ -48,16 +51,22 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
   function answer<T>(what: string, work: () => Promise<T> | T, ok: (v: T) => void, fail: (errno: number) => void, deadlineMs: number | null = opts.deadlineMs): void {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (reply: () => void): void => {
+    const started = performance.now();
+    const finish = (reply: () => number): void => {
       if (done) return;
       done = true;
       if (timer) clearTimeout(timer);
-      reply();
+      const errno = reply();
+      observe?.(what.slice(0, what.indexOf(" ")), (performance.now() - started) / 1000, errno);
+    };
+    const failWith = (errno: number): number => {
+      fail(errno);
+      return errno;
     };
     if (deadlineMs !== null) {
       timer = setTimeout(() => finish(() => {
         log.error(`${what}: no answer in ${Math.round(deadlineMs / 1000)} s; answering EIO`);
-        fail(ERRNO.EIO);
+        return failWith(ERRNO.EIO);
       }), deadlineMs);
     }
     let p: Promise<T>;
@@ -70,9 +79,10 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
       (v) => finish(() => {
         try {
           ok(v);
+          return 0;
         } catch (err) {
           log.error(`${what}: ${String(err)}`);
-          fail(ERRNO.EIO);
+          return failWith(ERRNO.EIO);
         }
       }),
       (err: unknown) => finish(() => {
@@ -80,7 +90,7 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
         const message = err instanceof Error ? err.message : String(err);
         if (expected) log.debug(`${what}: ${message}`);
         else logFailure(what, message);
-        fail(errno);
+        return failWith(errno);
       }),
     );
   }

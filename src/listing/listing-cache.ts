@@ -55,7 +55,8 @@ export class ListingCache {
   private seq = 0;
   /** Counts peeks: recency is tracked coarsely (see peek). */
   private uses = 0;
-  readonly stats = { listings: 0, requests: 0, evicted: 0 };
+  /** listed: entries of listings completed (with listings, the mean directory size). */
+  readonly stats = { listings: 0, requests: 0, evicted: 0, listed: 0 };
 
   constructor(private readonly store: ObjectStore, private readonly opts: ListingCacheOptions) {}
 
@@ -108,6 +109,7 @@ export class ListingCache {
     void this.fill(prefix, listing, tier).then(
       () => {
         listing.complete();
+        this.stats.listed += listing.size;
         slot.expires = this.opts.clock.now() + this.opts.ttlMs;
         this.evict(prefix);
       },

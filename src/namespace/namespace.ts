@@ -32,6 +32,19 @@ export interface DirEntry {
 
 export type Entry = FileEntry | DirEntry;
 
+export interface ListingStats {
+  /** Listings started. */
+  listings: number;
+  /** List requests they sent. */
+  requests: number;
+  /** Entries of completed listings, summed. */
+  listed: number;
+  /** Entries cached now. */
+  cached: number;
+  /** Listings dropped to stay within the entry budget. */
+  evicted: number;
+}
+
 export interface Namespace {
   /** The entry at an absolute mount path ("/", "/a/b"), or undefined if there is none. */
   lookup(path: string): Promise<Entry | undefined>;
@@ -47,6 +60,8 @@ export interface Namespace {
    * the rest of the sub-tree ahead of it.
    */
   walking?(path: string, child: string): void;
+  /** Listings made and entries held, for metrics (layouts that list through a ListingCache). */
+  listingStats?(): ListingStats;
   /** What is cached about `path` is wrong (its object was replaced or deleted): look it up afresh next time. */
   forget(path: string): void;
 }

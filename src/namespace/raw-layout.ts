@@ -24,7 +24,7 @@ import { PriorityLimiter } from "../util/limiter.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
 import { ListingDirectory, type Directory } from "./directory.js";
-import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type Namespace } from "./namespace.js";
+import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type ListingStats, type Namespace } from "./namespace.js";
 
 export interface RawLayoutOptions {
   /** Sub-tree to mount, e.g. "studies/2024/" ("" = whole bucket). */
@@ -66,6 +66,10 @@ export class RawLayout implements Namespace {
     // ttlResolution 0: ask the (injected) clock every time instead of caching "now" on a timer.
     this.lookups = new LRUCache({ max: 65536, ttl: Math.max(1, opts.metadataTtlMs), perf: { now: () => opts.clock.now() }, ttlResolution: 0 });
     this.dirEntry = { kind: "dir", mtime: opts.mountTime };
+  }
+
+  listingStats(): ListingStats {
+    return { ...this.listings.stats, cached: this.listings.size };
   }
 
   /** The object-name prefix of a directory path. */

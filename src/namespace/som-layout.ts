@@ -22,7 +22,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/log.js";
 import { MapDirectory, type Directory } from "./directory.js";
-import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type Namespace } from "./namespace.js";
+import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type ListingStats, type Namespace } from "./namespace.js";
 import { RawLayout, type RawLayoutOptions } from "./raw-layout.js";
 
 export interface SomLayoutOptions extends RawLayoutOptions {
@@ -66,6 +66,11 @@ export class SomLayout implements Namespace {
     this.listings = new LRUCache({ max: 4096, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
     this.recordSets = new LRUCache({ max: 1024, ttl: Math.max(1, opts.metadataTtlMs), ...timing });
     this.dirEntry = { kind: "dir", mtime: opts.mountTime };
+  }
+
+  /** The GCS listings behind the tree (merged directories are small and not counted). */
+  listingStats(): ListingStats {
+    return this.raw.listingStats();
   }
 
   /** Object-name prefix behind a directory of the som tree. */

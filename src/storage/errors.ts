@@ -2,9 +2,13 @@
 // place (src/fuse/errno.ts); `cause` keeps the original for --debug.
 
 export class StorageError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The HTTP status the service answered with, when it answered (metrics label requests by it). */
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options);
     this.name = new.target.name;
+    this.status = options?.status;
   }
 }
 

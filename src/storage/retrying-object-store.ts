@@ -19,34 +19,39 @@ export class RetryingObjectStore implements ObjectStore {
     private readonly log: Logger,
     private readonly policy?: RetryPolicy,
     private readonly random: () => number = Math.random,
+    /** Told of each retry, by kind of call (metrics). */
+    private readonly onRetry?: (kind: string) => void,
   ) {}
 
   get bucket(): string {
     return this.inner.bucket;
   }
 
-  private retry<T>(what: string, op: () => Promise<T>, retryable: (e: unknown) => boolean = (e) => e instanceof TransientError): Promise<T> {
-    return withRetries({ clock: this.clock, log: this.log, random: this.random, ...(this.policy ? { policy: this.policy } : {}) }, what, retryable, op);
+  private retry<T>(kind: string, what: string, op: () => Promise<T>, retryable: (e: unknown) => boolean = (e) => e instanceof TransientError): Promise<T> {
+    const onRetry = this.onRetry;
+    return withRetries({
+      clock: this.clock, log: this.log, random: this.random, ...(this.policy ? { policy: this.policy } : {}), ...(onRetry ? { onRetry: () => onRetry(kind) } : {}),
+    }, what, retryable, op);
   }
 
   checkBucket(): Promise<void> {
-    return this.retry(`bucket ${this.bucket}`, () => this.inner.checkBucket(), (e) => e instanceof TransientError && !(e instanceof UnreachableError));
+    return this.retry("bucket", `bucket ${this.bucket}`, () => this.inner.checkBucket(), (e) => e instanceof TransientError && !(e instanceof UnreachableError));
   }
 
   list(opts: ListOptions): Promise<ListPage> {
-    return this.retry(`list ${opts.prefix}`, () => this.inner.list(opts));
+    return this.retry("list", `list ${opts.prefix}`, () => this.inner.list(opts));
   }
 
   stat(name: string): Promise<ObjectInfo> {
-    return this.retry(`stat ${name}`, () => this.inner.stat(name));
+    return this.retry("stat", `stat ${name}`, () => this.inner.stat(name));
   }
 
   read(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Buffer> {
-    return this.retry(`read ${name}`, () => this.inner.read(name, generation, range, crc32c));
+    return this.retry("read", `read ${name}`, () => this.inner.read(name, generation, range, crc32c));
   }
 
   readBytes(name: string, generation: string, range?: ByteRange, crc32c?: string): Promise<Bytes> {
-    return this.retry(`read ${name}`, () => this.inner.readBytes(name, generation, range, crc32c));
+    return this.retry("read", `read ${name}`, () => this.inner.readBytes(name, generation, range, crc32c));
   }
 }
 
@@ -57,11 +62,13 @@ export class RetryingStreamer implements RestartableStreamer {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly policy?: RetryPolicy,
+    private readonly onRetry?: (kind: string) => void,
   ) {}
 
   stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>): Promise<number> {
     let attempt = 0;
-    const ctx = { clock: this.clock, log: this.log, ...(this.policy ? { policy: this.policy } : {}) };
+    const onRetry = this.onRetry;
+    const ctx = { clock: this.clock, log: this.log, ...(this.policy ? { policy: this.policy } : {}), ...(onRetry ? { onRetry: () => onRetry("fill") } : {}) };
     return withRetries(ctx, `read ${name}`, (e) => e instanceof TransientError, async (progress) => {
       if (attempt++ > 0) await restart();
       return this.inner.stream(name, generation, range, (chunk) => {

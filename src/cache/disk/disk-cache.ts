@@ -195,6 +195,11 @@ export class DiskCache {
     return this.used;
   }
 
+  /** --cache-dir-size. */
+  get capacity(): number {
+    return this.opts.maxBytes;
+  }
+
   get blocks(): number {
     return this.entries.size;
   }

@@ -18,8 +18,15 @@ const IDLE_TIMEOUT_MS = 20_000;
 export class GcsHttp {
   private readonly client: HttpClient;
 
-  constructor(baseUrl: string, private readonly tokens: TokenSource) {
+  /** `userProject`: the project billed for requests to requester-pays buckets (--billing-project). */
+  constructor(baseUrl: string, private readonly tokens: TokenSource, private readonly userProject?: string) {
     this.client = new HttpClient(baseUrl);
+  }
+
+  /** Every request names the billing project when there is one: GCS refuses requester-pays buckets' requests without it. */
+  private billed(path: string): string {
+    if (this.userProject === undefined) return path;
+    return `${path}${path.includes("?") ? "&" : "?"}userProject=${encodeURIComponent(this.userProject)}`;
   }
 
   /** GET a JSON API resource, e.g. /storage/v1/b/B/o?prefix=... */
@@ -72,10 +79,11 @@ export class GcsHttp {
    * token), which is not a retry in the policy's sense.
    */
   private async open(path: string, extra: Record<string, string>, what: string): Promise<IncomingMessage> {
-    let { res, token } = await this.send(path, extra, what);
+    const billed = this.billed(path);
+    let { res, token } = await this.send(billed, extra, what);
     if (res.statusCode === 401 && (await this.tokens.refresh(token))) {
       res.resume();
-      ({ res } = await this.send(path, extra, what));
+      ({ res } = await this.send(billed, extra, what));
     }
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
@@ -87,11 +95,11 @@ export class GcsHttp {
       // not JSON
     }
     const msg = `${what}: HTTP ${status} ${detail}`;
-    if (status === 404) throw new NotFoundError(msg);
-    if (status === 412) throw new PreconditionError(msg);
-    if (status === 401 || status === 403) throw new PermissionError(msg);
-    if (status === 408 || status === 429 || status >= 500) throw new TransientError(msg);
-    throw new StorageError(msg);
+    if (status === 404) throw new NotFoundError(msg, { status });
+    if (status === 412) throw new PreconditionError(msg, { status });
+    if (status === 401 || status === 403) throw new PermissionError(msg, { status });
+    if (status === 408 || status === 429 || status >= 500) throw new TransientError(msg, { status });
+    throw new StorageError(msg, { status });
   }
 
   private async send(path: string, extra: Record<string, string>, what: string): Promise<{ res: IncomingMessage; token: string | undefined }> {

@@ -25,6 +25,8 @@ export interface GcsObjectStoreOptions {
   /** Uploads: credentials that may write (reads need only read access). */
   writes?: boolean;
   projectId?: string;
+  /** Project billed for requests (requester-pays buckets): sent as userProject on every request. */
+  userProject?: string;
 }
 
 const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
@@ -83,7 +85,7 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
     this.bucket = opts.bucket;
     this.endpoint = opts.endpoint;
     const tokens = opts.anonymous ? noCredentials : new AdcTokens([opts.writes ? READ_WRITE_STORAGE : READ_ONLY_STORAGE]);
-    this.http = new GcsHttp((this.endpoint ?? GOOGLE_ENDPOINT).replace(/\/+$/, "").replace(/\/storage\/v1$/, ""), tokens);
+    this.http = new GcsHttp((this.endpoint ?? GOOGLE_ENDPOINT).replace(/\/+$/, "").replace(/\/storage\/v1$/, ""), tokens, opts.userProject);
   }
 
   private objectPath(name: string): string {
@@ -162,7 +164,7 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
       // validation off: the SDK's own check deletes a mismatched object
       // without a precondition; the service checks the declared hashes and
       // the stored CRC32C is compared here.
-      [, md] = await (await this.sdk()).bucket(this.bucket).upload(spec.path, {
+      [, md] = await (await this.sdk()).bucket(this.bucket, this.opts.userProject ? { userProject: this.opts.userProject } : {}).upload(spec.path, {
         destination: spec.name,
         resumable: spec.size > RESUMABLE_ABOVE,
         validation: false,
