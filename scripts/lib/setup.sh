@@ -87,7 +87,7 @@ install_mount_helper() {
   [[ $(id -u) == 0 ]] || return 0
   local helper=/sbin/mount.fuse.som
   local want
-  want=$(printf '#!/bin/sh\n# Installed by %s/scripts/setup.sh: mount(8) helper for type fuse.som.\nexec %q %q "$@"\n' "$ROOT" "$(command -v node)" "$ROOT/bin/mount.fuse.som")
+  want=$(printf '#!/bin/sh\n# Installed by %s/scripts/setup.sh: mount(8) helper for type fuse.som.\nexec %q %q "$@"\n' "$ROOT" "$(command -v node)" "$ROOT/bin/mount-fuse-som")
   if [[ ! -f $helper || $(cat "$helper") != "$want" ]]; then
     say "installing $helper (mount -t fuse.som, fstab)"
     printf '%s\n' "$want" >"$helper.tmp" && chmod 755 "$helper.tmp" && mv "$helper.tmp" "$helper"

@@ -159,7 +159,7 @@ async function runForeground(cfg: MountConfig, log: StreamLogger): Promise<void>
   const { startMount } = await import("../app/mount-app.js");
   const running = await startMount(cfg, log);
   const { mount, fs } = running;
-  const where = `gs://${cfg.bucket}/${cfg.prefix ?? ""}`;
+  const where = `gs://${cfg.bucket}/${cfg.prefix ? `${cfg.prefix}/` : ""}`;
   log.info(`mounted ${where} at ${mount.mountpoint} (read-only); stop with Ctrl-C or som umount ${mount.mountpoint}`);
   process.send?.({ type: "ready" });
   if (process.send) process.disconnect();
@@ -220,7 +220,7 @@ async function runBackground(cfg: MountConfig, argv: string[], logFile: string):
   }
   child.unref();
   child.disconnect?.();
-  process.stdout.write(`mounted gs://${cfg.bucket} at ${resolve(cfg.mountpoint)} (daemon pid ${child.pid}, log ${logFile})\n`);
+  process.stdout.write(`mounted gs://${cfg.bucket}/${cfg.prefix ? `${cfg.prefix}/` : ""} at ${resolve(cfg.mountpoint)} (daemon pid ${child.pid}, log ${logFile})\n`);
 }
 
 export function mountCommand(): Command {

@@ -103,6 +103,28 @@ describe("som get", () => {
     expect(quiet.stdout + quiet.stderr).toBe("");
   });
 
+  it("--billing-project reads a requester-pays bucket, which refuses som get without it", async () => {
+    const rp = (enabled: boolean): Promise<Response> => fetch(`${emu.url}/_emulator/requester-pays`, { method: "POST", body: JSON.stringify({ bucket: "study", enabled }) });
+    await rp(true);
+    try {
+      const refused = await get(await tempDir("get-rp-no"), "SUID102");
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/requester pays bucket but no user project/);
+      const out = await tempDir("get-rp");
+      await resetStats(emu.url);
+      const r = await get(out, "SUID102", ["--billing-project", "my-lab-123"]);
+      expect(r.code, r.stderr).toBe(0);
+      const p = patients[1]!;
+      const got = await treeHashes(join(out, C, "SUID102"));
+      for (const f of p.files) expect(got.get(basename(f))).toBe(await sha256File(f));
+      const s = await emulatorStats(emu.url);
+      expect(s.media).toBeGreaterThanOrEqual(p.files.length);
+      expect(s.unbilled).toBe(0);
+    } finally {
+      await rp(false);
+    }
+  });
+
   it("--query-images fetches the Image records with that AccessionNumber in the collection", async () => {
     const out = await tempDir("get-acc");
     const p = patients[1]!;

@@ -14,6 +14,7 @@ import { DatastoreEmulator, CountingProxy } from "../helpers/datastore.js";
 import { emulatorStats, resetStats, startEmulator } from "../helpers/emulator.js";
 import { sha256, sha256File, tempDir, treeHashes } from "../helpers/files.js";
 import { TestMount, stopAllMounts } from "../helpers/mount.js";
+import { Scrape, metricsUrl } from "../helpers/metrics.js";
 import { run, som } from "../helpers/proc.js";
 
 const C = "IRB41449";
@@ -226,7 +227,7 @@ describe("som layout", () => {
     expect(bigPages).toBeGreaterThan(1);
 
     // Without prefetch, so every request below is one a listing asked for.
-    const m = await mount(["--no-prefetch"]);
+    const m = await mount(["--no-prefetch", "--metrics-port", "0"]);
     proxy.reset();
     await resetStats(emu.url);
     await readdir(m.dir);
@@ -246,6 +247,13 @@ describe("som layout", () => {
     expect(find.stdout.trim().split("\n").length).toBe(2 * BIG);
     expect(proxy.total()).toBe(2 + bigPages); // no lookups, no per-file queries
     expect((await emulatorStats(emu.url)).metadata).toBe(0);
+    // Metrics count the three queries (however many pages), their records, and the layout.
+    const s = await Scrape.of(metricsUrl(m));
+    expect(s.sum("som_datastore_queries_total", { status: "ok" })).toBe(3);
+    expect(s.sum("som_datastore_queries_total")).toBe(3);
+    expect(s.sum("som_datastore_records_total")).toBeGreaterThanOrEqual(BIG + 1);
+    expect(s.sum("som_datastore_query_duration_seconds_count")).toBe(3);
+    expect(s.sum("som_mount_info", { layout: "som" })).toBe(1);
   });
 
   it("with prefetch, lists a few sub-directories ahead: still one query per directory", async () => {
