@@ -421,6 +421,9 @@ export class DiskCache {
     if (this.space.writtenSince > 64 * 2 ** 20 || performance.now() - this.space.at > 2_000) await this.refreshSpace();
     const minFree = this.space.total * this.opts.minFreeShare;
     const over = (): boolean => this.used + this.reserved + incoming > this.opts.maxBytes || this.space.avail - incoming < minFree;
+    // Others filled the file system: even with every block of ours gone this one would not fit, so
+    // keep what is cached (still readable) and write nothing more, rather than evict it all for nothing.
+    if (this.space.avail + this.used - incoming < minFree) return false;
     // Evict a little past the line, so a stream of writes doesn't evict one block per write.
     const slack = Math.min(this.opts.maxBytes / 20, 64 * 2 ** 20);
     while (over() && this.entries.size > 0) {
