@@ -242,16 +242,12 @@ export class ObjectReader {
     const out: Promise<Bytes>[] = [];
     for (let i = first; i <= last; i++) {
       const k = this.key(t, i);
-      const p = read.then((data): Promise<Bytes> | Bytes => {
+      out.push(this.track(k, read.then((data): Promise<Bytes> | Bytes => {
         if (!data) return this.refetchExtent(t, e, origin)[i - e * this.perExtent]!;
         const page = data.subarray((i - first) * P, Math.min(count, (i - first + 1) * P));
         this.cache.set(k, page, origin);
         return page;
-      }).finally(() => {
-        if (this.inflight.get(k) === p) this.inflight.delete(k);
-      });
-      this.inflight.set(k, p);
-      out.push(p);
+      })));
     }
     return out;
   }
@@ -275,7 +271,7 @@ export class ObjectReader {
   /** A whole small object from the disk tier; a bad or missing one is fetched from the network instead. */
   private wholeFromDisk(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
     const k = this.key(t, "all");
-    const p = this.disk!.read(k, t.size).then((data): Promise<Bytes> | Bytes => {
+    return this.track(k, this.disk!.read(k, t.size).then((data): Promise<Bytes> | Bytes => {
       if (!data) {
         this.inflight.delete(k);
         return this.fetchWhole(t, origin);
@@ -283,11 +279,7 @@ export class ObjectReader {
       this.stats.diskHits++;
       this.cache.set(k, data, origin);
       return data;
-    }).finally(() => {
-      if (this.inflight.get(k) === p) this.inflight.delete(k);
-    });
-    this.inflight.set(k, p);
-    return p;
+    }));
   }
 
   /** One ranged request for a run of pages; each page's promise settles when it arrives. */
@@ -306,15 +298,11 @@ export class ObjectReader {
     const out: Promise<Bytes>[] = [];
     for (let i = first; i <= last; i++) {
       const k = this.key(t, i);
-      const p = response.then((bytes) => {
+      out.push(this.track(k, response.then((bytes) => {
         const page = sliceView(bytes, (i - first) * P, Math.min(end, (i + 1) * P) - start);
         this.cache.set(k, page, origin);
         return page;
-      }).finally(() => {
-        if (this.inflight.get(k) === p) this.inflight.delete(k);
-      });
-      this.inflight.set(k, p);
-      out.push(p);
+      })));
     }
     return out;
   }
@@ -348,17 +336,22 @@ export class ObjectReader {
     const k = this.key(t, "all");
     this.stats.requests++;
     this.stats.requestBytes += t.size;
-    const p = this.store.readBytes(t.name, t.generation, undefined, t.crc32c).then((b) => {
+    return this.track(k, this.store.readBytes(t.name, t.generation, undefined, t.crc32c).then((b) => {
       this.cache.set(k, b, origin);
       this.disk?.offer(k, partsOf(b));
       return b;
     }, (err: unknown) => {
       throw stale(t, err);
-    }).finally(() => {
-      if (this.inflight.get(k) === p) this.inflight.delete(k);
+    }));
+  }
+
+  /** Registers `p` as the block `k` in flight (later readers join it) until it settles. */
+  private track(k: string, p: Promise<Bytes>): Promise<Bytes> {
+    const tracked = p.finally(() => {
+      if (this.inflight.get(k) === tracked) this.inflight.delete(k);
     });
-    this.inflight.set(k, p);
-    return p;
+    this.inflight.set(k, tracked);
+    return tracked;
   }
 
   /**

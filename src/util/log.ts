@@ -1,4 +1,4 @@
-import { printable, UNPRINTABLE } from "./printable.js";
+import { printable } from "./printable.js";
 
 /**
  * A leveled logger writing one line per event to stderr (or a given sink).
@@ -31,11 +31,16 @@ function textField(key: string, v: string | number | boolean): string {
 
 /**
  * One JSON object per line. JSON.stringify escapes C0 controls but leaves
- * DEL, C1 and bidi controls raw; those are escaped too (as \uXXXX, which a
- * JSON reader turns back into the original text).
+ * DEL, C1 and bidi controls raw; printable() escapes those as \uXXXX, which
+ * is also a JSON escape: a JSON reader gets the original text back.
  */
-export function jsonLine(obj: Record<string, unknown>): string {
-  return JSON.stringify(obj).replace(UNPRINTABLE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+function jsonLine(obj: Record<string, unknown>): string {
+  return printable(JSON.stringify(obj));
+}
+
+/** The fields that have a value, in order. */
+function present(fields: LogFields | undefined): [string, string | number | boolean][] {
+  return fields ? Object.entries(fields).filter((e): e is [string, string | number | boolean] => e[1] !== undefined) : [];
 }
 
 export class StreamLogger implements Logger {
@@ -49,7 +54,7 @@ export class StreamLogger implements Logger {
   private emit(level: LogLevel, msg: string, fields?: LogFields): void {
     if (RANK[level] < RANK[this.level]) return;
     const time = new Date().toISOString();
-    const defined = fields ? Object.entries(fields).filter((e): e is [string, string | number | boolean] => e[1] !== undefined) : [];
+    const defined = present(fields);
     if (this.format === "json") {
       this.write(`${jsonLine({ time, level, msg, ...Object.fromEntries(defined) })}\n`);
       return;
@@ -68,7 +73,7 @@ export class StreamLogger implements Logger {
 export class MemoryLogger implements Logger {
   readonly lines: string[] = [];
   private add(level: string, msg: string, fields?: LogFields): void {
-    const tail = fields ? Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => ` ${textField(k, v!)}`).join("") : "";
+    const tail = present(fields).map(([k, v]) => ` ${textField(k, v)}`).join("");
     this.lines.push(`${level}: ${printable(msg)}${tail}`);
   }
   debug(msg: string, fields?: LogFields): void { this.add("debug", msg, fields); }

@@ -5,7 +5,7 @@
 // C0 controls, DEL, C1 controls (0x9b is a one-byte CSI), and the bidi
 // controls that can make a line read differently from what it holds.
 // eslint-disable-next-line no-control-regex
-export const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** The text with control characters escaped as \uXXXX. */
 export function printable(text: string): string {
