@@ -22,6 +22,11 @@ import { compareUtf8, prefixEnd } from "./key-order.js";
 import { FOREGROUND, type ListingCache } from "./listing-cache.js";
 import { listOrdered } from "./parallel-lister.js";
 
+/** Listed siblings ahead of the walker whose own sub-directories are walked ahead too. */
+const DESCEND_SIBLINGS = 16;
+/** Levels below the walked directory that are walked ahead that way. */
+const MAX_DESCENT = 2;
+
 export interface WalkerOptions {
   /** Entries listed ahead of the walker at most. */
   aheadEntries: number;
@@ -81,8 +86,7 @@ export class Walker {
     let w = this.walks.get(prefix);
     if (!w || w.parent !== parent) {
       w = { parent, windows: [], perDir: this.sizeOfListed(prefix, parent, pos), at: pos };
-      this.walks.set(prefix, w);
-      if (this.walks.size > 64) this.walks.delete(this.walks.keys().next().value!);
+      this.remember(prefix, w);
     }
     w.at = Math.max(w.at, pos);
     const last = w.windows[w.windows.length - 1];
@@ -124,12 +128,18 @@ export class Walker {
     return undefined;
   }
 
-  private startWindow(prefix: string, w: Walk, from: number): void {
-    // The first sub-directory at or after `from` not listed already.
+  private startWindow(prefix: string, w: Walk, from: number, depth = 0): void {
+    // The first sub-directory at or after `from` not listed already. Those
+    // listed already (a small fan-out lists its children as soon as it is
+    // read) are no reason to stop: the walk goes on below them.
     let first = from;
+    let descended = 0;
     for (; first < w.parent.settled; first++) {
       const e = w.parent.entryAt(first);
-      if (e?.dir && !this.cache.peek(`${prefix}${e.name}/`)) break;
+      if (!e?.dir) continue;
+      const listed = this.cache.peek(`${prefix}${e.name}/`);
+      if (!listed) break;
+      if (descended++ < DESCEND_SIBLINGS) this.descend(listed, depth + 1);
     }
     if (first >= w.parent.settled) return;
     const want = Math.max(16, Math.floor(this.opts.aheadEntries / 2 / Math.max(1, w.perDir)));
@@ -153,6 +163,32 @@ export class Walker {
       },
       (err: unknown) => this.opts.log.debug(`walk listing of ${printable(win.start)}…: ${err instanceof Error ? err.message : String(err)}`),
     );
+  }
+
+  /**
+   * A sibling the walker will reach, listed already by someone else: once its
+   * listing is in, walk ahead into its own sub-directories, from the first
+   * one not listed (one flat pass for all of them), so the walker never
+   * waits one round trip per level below it.
+   */
+  private descend(listing: DirListing, depth: number): void {
+    if (depth > MAX_DESCENT) return;
+    const prefix = listing.prefix;
+    listing.whenComplete().then(() => {
+      if (this.walks.has(prefix)) return; // walked into already: that walk is ahead of it
+      for (let i = 0; i < listing.settled; i++) {
+        if (!listing.entryAt(i)?.dir) continue;
+        const w: Walk = { parent: listing, windows: [], perDir: this.sizeOfListed(prefix, listing, i), at: i };
+        this.remember(prefix, w);
+        this.startWindow(prefix, w, i, depth);
+        return;
+      }
+    }, () => undefined);
+  }
+
+  private remember(prefix: string, w: Walk): void {
+    this.walks.set(prefix, w);
+    if (this.walks.size > 64) this.walks.delete(this.walks.keys().next().value!);
   }
 
   private async fill(prefix: string, win: Window): Promise<void> {

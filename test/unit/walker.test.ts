@@ -109,4 +109,27 @@ describe("walks", () => {
       expect(await walked.fs.list(dir), dir).toEqual(await plain.fs.list(dir));
     }
   });
+  it("walks on below sub-directories listed already (a small fan-out), so no level waits for the walker", async () => {
+    // The shape of the bench's wide tree: a few study folders, each with one folder in it.
+    const store = new RecordingStore("t");
+    for (let d = 1; d <= 10; d++) for (let i = 1; i <= 6; i++) store.put(`study${d}/${i % 2 ? "sub/" : ""}${i}.dcm`, "x");
+    store.put("series/1.dcm", "x");
+    const { fs, layout } = setup(store, 2_000);
+    await fs.list("/");
+    await settle(); // the small fan-out lists series/ and study1..10/ ahead
+    await fs.list("/series");
+    await fs.list("/study1");
+    await settle();
+    // Entering study1 after series is a walk; study2..10 are listed already, so the
+    // walk goes on below them: their sub/ folders are listed before find gets there.
+    for (let d = 2; d <= 10; d++) expect(layout.listings.peek(`study${d}/sub/`)?.isComplete, `study${d}/sub/`).toBe(true);
+    const before = store.lists.length;
+    const walked: string[] = [];
+    for (let d = 2; d <= 10; d++) await find(fs, `/study${d}`, walked);
+    expect(store.lists.length).toBe(before); // the rest of the walk asks for nothing
+    expect(walked).toHaveLength(9 * 6);
+    // Nothing listed twice: one request per prefix and key range.
+    const seen = new Set(store.lists.map((l) => `${l.prefix}|${l.delimiter}|${l.startOffset}|${l.endOffset}`));
+    expect(seen.size).toBe(store.lists.length);
+  });
 });
