@@ -223,9 +223,11 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     mount.unmount();
     throw err;
   });
-  // Called on the way out: the endpoints stop, the disk tier finishes its writes and records a clean shutdown.
+  // Called on the way out: the endpoints stop, blocks the disk tier had no room for yet are
+  // written, the tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
     await endpoints.close();
+    await reader.flushToDisk().catch((err: unknown) => log.warn(`writing the last blocks to the disk cache: ${err instanceof Error ? err.message : String(err)}`));
     await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));
   };
   return {

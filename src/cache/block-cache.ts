@@ -31,6 +31,8 @@ export interface BlockCache {
   get(key: string): Bytes | undefined;
   /** Whether the block is cached, without touching its recency or counts. */
   has(key: string): boolean;
+  /** The block if cached, without touching its recency or counts. */
+  peek(key: string): Bytes | undefined;
   set(key: string, block: Bytes, origin?: "demand" | "prefetch"): void;
   /** Bytes held now. INVARIANT: <= capacity. */
   readonly size: number;
@@ -79,6 +81,10 @@ export class LruBlockCache implements BlockCache {
 
   has(key: string): boolean {
     return this.lru.has(key);
+  }
+
+  peek(key: string): Bytes | undefined {
+    return this.lru.peek(key);
   }
 
   set(key: string, block: Bytes, origin: "demand" | "prefetch" = "demand"): void {

@@ -87,6 +87,9 @@ interface Run {
   last: number;
 }
 
+/** Blocks remembered for the disk tier at most (their bytes stay in the memory cache, not here). */
+const MAX_UNOFFERED = 4096;
+
 export class ObjectReader {
   private readonly inflight = new Map<string, Promise<Bytes>>();
   private readonly queue: { key: string; bytes: number; start: () => void }[] = [];
@@ -102,6 +105,9 @@ export class ObjectReader {
   private fillRunning = 0;
   /** Extents found bad on disk and being fetched again, by extent key. */
   private readonly refetching = new Map<string, Promise<Bytes>[]>();
+  /** Blocks the disk tier had no room for yet, with how to find their bytes again (see toDisk). */
+  private readonly unoffered = new Map<string, () => Buffer[] | undefined>();
+  private reoffering: Promise<void> | undefined;
   readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
   private readonly disk?: DiskCache;
@@ -293,7 +299,7 @@ export class ObjectReader {
     const per = this.perExtent;
     if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
       const ek = this.extentKey(t, first / per);
-      response.then((bytes) => void this.disk!.offer(ek, partsOf(bytes)), () => undefined);
+      response.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last)), () => undefined);
     }
     const out: Promise<Bytes>[] = [];
     for (let i = first; i <= last; i++) {
@@ -323,7 +329,7 @@ export class ObjectReader {
     const hit = origin === "demand" ? this.cache.get(k) : undefined;
     if (hit) {
       // Offered when it arrived, but the disk queue may have been full then: offer again while it is in hand.
-      if (this.disk && !this.disk.has(k)) this.disk.offer(k, partsOf(hit));
+      if (this.disk && !this.disk.has(k)) this.toDisk(k, partsOf(hit), () => this.wholeFromMemory(k));
       return Promise.resolve(hit);
     }
     const fly = this.inflight.get(k);
@@ -338,11 +344,65 @@ export class ObjectReader {
     this.stats.requestBytes += t.size;
     return this.track(k, this.store.readBytes(t.name, t.generation, undefined, t.crc32c).then((b) => {
       this.cache.set(k, b, origin);
-      this.disk?.offer(k, partsOf(b));
+      if (this.disk) this.toDisk(k, partsOf(b), () => this.wholeFromMemory(k));
       return b;
     }, (err: unknown) => {
       throw stale(t, err);
     }));
+  }
+
+  /**
+   * Offers a block to the disk tier. One its write queue had no room for is
+   * offered again, from memory, once the queue drains — and before the tier
+   * closes — so a fast copy still leaves every block it read on disk.
+   * `later` finds the bytes again in memory (undefined once evicted: not
+   * held for the disk's sake).
+   */
+  private toDisk(k: string, parts: Buffer[], later: () => Buffer[] | undefined): void {
+    const disk = this.disk!;
+    if (disk.offer(k, parts) || disk.isClosed || this.unoffered.size >= MAX_UNOFFERED) return;
+    this.unoffered.set(k, later);
+    if (!this.reoffering) this.reoffering = this.reoffer().finally(() => (this.reoffering = undefined));
+  }
+
+  private async reoffer(): Promise<void> {
+    const disk = this.disk!;
+    while (this.unoffered.size > 0 && !disk.isClosed) {
+      await disk.whenRoom();
+      for (const [k, later] of this.unoffered) {
+        const parts = later();
+        if (parts && !disk.offer(k, parts)) break;
+        this.unoffered.delete(k);
+      }
+    }
+    this.unoffered.clear();
+  }
+
+  /** Blocks not yet offered again, written now (waiting for room); before the disk tier closes. */
+  async flushToDisk(): Promise<void> {
+    const disk = this.disk;
+    if (!disk) return;
+    for (const [k, later] of this.unoffered) {
+      this.unoffered.delete(k);
+      const parts = later();
+      if (parts) await disk.write(k, parts);
+    }
+  }
+
+  private wholeFromMemory(k: string): Buffer[] | undefined {
+    const b = this.cache.peek(k);
+    return b ? partsOf(b) : undefined;
+  }
+
+  /** An extent's pages, all of them, from memory. */
+  private extentFromMemory(t: ReadTarget, first: number, last: number): Buffer[] | undefined {
+    const parts: Buffer[] = [];
+    for (let i = first; i <= last; i++) {
+      const b = this.cache.peek(this.key(t, i));
+      if (!b) return undefined;
+      parts.push(...partsOf(b));
+    }
+    return parts;
   }
 
   /** Registers `p` as the block `k` in flight (later readers join it) until it settles. */

@@ -9,6 +9,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DiskCache, defaultDiskOptions } from "../../src/cache/disk/disk-cache.js";
 import { DirLockedError } from "../../src/cache/disk/dir-lock.js";
+import { LruBlockCache } from "../../src/cache/block-cache.js";
+import { ObjectReader, defaultFillOptions } from "../../src/read/object-reader.js";
+import { MemoryObjectStore } from "../../src/storage/memory/memory-object-store.js";
+import { RetryingStreamer } from "../../src/storage/retrying-object-store.js";
+import { systemClock } from "../../src/util/clock.js";
 import { MemoryLogger } from "../../src/util/log.js";
 import { tempDir } from "../helpers/files.js";
 import { run } from "../helpers/proc.js";
@@ -208,5 +213,31 @@ describe("DiskCache", () => {
     const results = Array.from({ length: 5 }, (_, i) => c.offer(`1\u0000${i}\u0000q`, [randomBytes(100_000)]));
     expect(results).toEqual([true, true, true, false, false]);
     expect(c.stats.skipped).toBe(2);
+  });
+  it("offers again, from memory, every block its full write queue skipped: a fast copy leaves all it read on disk", async () => {
+    const dir = await tempDir("disk-reoffer");
+    await mkdir(dir, { recursive: true });
+    const log = new MemoryLogger();
+    // A queue of two small objects at a time and one writer: most offers find no room.
+    const disk = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, queueBytes: 250_000, writers: 1, pageSize: 64 * 1024, log });
+    opened.push(disk);
+    const store = new MemoryObjectStore("t");
+    const small = Array.from({ length: 40 }, (_, i) => ({ ...store.put(`s/${i}`, randomBytes(100_000)), size: 100_000 }));
+    const big = { ...store.put("big", randomBytes(1_000_000)), size: 1_000_000 };
+    const reader = new ObjectReader(store, new LruBlockCache(64 * 2 ** 20),
+      { wholeObjectLimit: 200_000, pageSize: 64 * 1024, maxRequest: 256 * 1024, prefetchConcurrency: 8, prefetchBudget: 32 * 2 ** 20, prefetchInFlightBytes: 8 * 2 ** 20 },
+      log, { cache: disk, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions });
+    const targets = [...small, big].map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
+    await Promise.all(targets.map((t) => reader.read(t, 0, t.size)));
+    expect(disk.stats.skipped).toBeGreaterThan(0); // the queue was full for some
+    await reader.flushToDisk();
+    await disk.close();
+    const again = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, pageSize: 64 * 1024, log });
+    opened.push(again);
+    for (const t of small) expect(again.has(`${t.generation}\u0000all\u0000${t.name}`), t.name).toBe(true);
+    for (let e = 0; e < 4; e++) expect(again.has(`${big.generation}\u0000e${e}\u0000big`), `extent ${e}`).toBe(true);
+    // And the bytes are the object's.
+    const back = await again.read(`${small[7]!.generation}\u0000all\u0000s/7`, 100_000);
+    expect(back?.equals(await store.read("s/7", small[7]!.generation))).toBe(true);
   });
 });

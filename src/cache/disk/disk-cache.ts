@@ -326,11 +326,15 @@ export class DiskCache {
     }, () => this.closed);
   }
 
-  /** Queues a block to be written if there is room in the queue; false (skipped) if not. */
+  /**
+   * Queues a block to be written if there is room in the queue: false if it
+   * was skipped for want of room (or the cache is closing), true if it is
+   * queued, or here or on its way already.
+   */
   offer(key: string, parts: Buffer[]): boolean {
     const bytes = parts.reduce((a, p) => a + p.length, 0);
     const hash = hashOf(key);
-    if (this.entries.has(hash) || this.pending.has(hash)) return false;
+    if (this.entries.has(hash) || this.pending.has(hash)) return true;
     if (this.closed || this.queued + bytes > this.opts.queueBytes) {
       this.stats.skipped++;
       return false;
@@ -348,6 +352,16 @@ export class DiskCache {
     const hash = hashOf(key);
     if (this.closed || this.entries.has(hash) || this.pending.has(hash)) return;
     await new Promise<void>((done) => this.enqueue(key, parts, bytes, done));
+  }
+
+  /** Resolves when a queued write ends (room in the queue again), or at once if nothing is queued. */
+  whenRoom(): Promise<void> {
+    if (this.closed || (this.queue.length === 0 && this.writing === 0)) return Promise.resolve();
+    return new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   private enqueue(key: string, parts: Buffer[], bytes: number, done: () => void): void {
