@@ -227,7 +227,7 @@ describe("DiskCache", () => {
     const reader = new ObjectReader(store, new LruBlockCache(64 * 2 ** 20),
       { wholeObjectLimit: 200_000, pageSize: 64 * 1024, maxRequest: 256 * 1024, prefetchConcurrency: 8, prefetchBudget: 32 * 2 ** 20, prefetchInFlightBytes: 8 * 2 ** 20 },
       log, { cache: disk, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions });
-    const targets = [...small, big].map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
+    const targets = [...small, big].map((o) => ({ kind: "object" as const, name: o.name, generation: o.generation, size: o.size }));
     await Promise.all(targets.map((t) => reader.read(t, 0, t.size)));
     expect(disk.stats.skipped).toBeGreaterThan(0); // the queue was full for some
     await reader.flushToDisk();
