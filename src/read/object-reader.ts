@@ -26,6 +26,7 @@
 // local disk.
 import { blockKey, type BlockCache } from "../cache/block-cache.js";
 import type { DiskCache } from "../cache/disk/disk-cache.js";
+import { PageBuffers } from "../cache/disk/page-buffers.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
 import { copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
@@ -87,6 +88,8 @@ interface Run {
   last: number;
 }
 
+/** Pages read from the disk tier kept in reused buffers (8 MiB of 256 KiB pages). */
+const DISK_PAGE_BUFFERS = 32;
 /** Blocks remembered for the disk tier at most (their bytes stay in the memory cache, not here). */
 const MAX_UNOFFERED = 4096;
 
@@ -111,6 +114,7 @@ export class ObjectReader {
   readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
   private readonly disk?: DiskCache;
+  private readonly diskPages?: PageBuffers;
   private readonly fillOpts: FillOptions;
 
   constructor(
@@ -120,7 +124,10 @@ export class ObjectReader {
     private readonly log?: Logger,
     private readonly tier?: DiskTier,
   ) {
-    if (tier) this.disk = tier.cache;
+    if (tier) {
+      this.disk = tier.cache;
+      this.diskPages = new PageBuffers(opts.pageSize, DISK_PAGE_BUFFERS);
+    }
     this.fillOpts = tier?.fill ?? defaultFillOptions;
   }
 
@@ -173,6 +180,10 @@ export class ObjectReader {
     const end = Math.min(t.size, offset + length, offset + target.length);
     if (offset >= end) return 0;
     if (this.isWhole(t)) return copyBytes(await this.whole(t, "demand"), target, 0, offset, end);
+    if (this.diskPages) {
+      const n = await this.readIntoFromDisk(t, offset, end, target);
+      if (n !== undefined) return n;
+    }
     const P = this.opts.pageSize;
     const first = Math.floor(offset / P);
     const pages = await Promise.all(this.pages(t, first, Math.floor((end - 1) / P), "demand"));
@@ -181,6 +192,38 @@ export class ObjectReader {
       const base = (first + i) * P;
       copied += copyBytes(b, target, copied, Math.max(offset, base) - base, Math.min(end, base + P) - base);
     });
+    return copied;
+  }
+
+  /**
+   * [offset, end) copied straight from the disk tier through the reused page
+   * buffers (never into the memory cache), when every page of it is on disk
+   * and none is in memory or in flight; undefined otherwise, or if a page
+   * turns out bad or gone (the caller's usual path then fetches it).
+   */
+  private async readIntoFromDisk(t: ReadTarget, offset: number, end: number, target: Uint8Array): Promise<number | undefined> {
+    const P = this.opts.pageSize;
+    const per = this.perExtent;
+    const first = Math.floor(offset / P);
+    const last = Math.floor((end - 1) / P);
+    for (let i = first; i <= last; i++) {
+      const k = this.key(t, i);
+      if (this.cache.has(k) || this.inflight.has(k) || !this.onDisk(t, i)) return undefined;
+    }
+    let copied = 0;
+    for (let i = first; i <= last; i++) {
+      const e = Math.floor(i / per);
+      const ek = this.extentKey(t, e);
+      const base = i * P;
+      // A bad extent is fetched again whole (and so goes back to disk) the moment it is found
+      // bad, before the disk tier drops it: a reader who then finds it gone joins that request.
+      const n = await this.diskPages!.use(`${ek}\u0000${i}`, Math.min(P, t.size - base), (into) => {
+        this.stats.diskHits++;
+        return this.disk!.readRangeInto(ek, this.extentBytes(t, e), (i - e * per) * P, into, () => void this.refetchExtent(t, e, "demand"));
+      }, (page) => copyBytes(page, target, copied, Math.max(offset, base) - base, Math.min(end, base + P) - base));
+      if (n === undefined) return undefined;
+      copied += n;
+    }
     return copied;
   }
 
@@ -454,7 +497,7 @@ export class ObjectReader {
     const { t } = run;
     const qkey = `${t.generation}\u0000${run.first}\u0000${t.name}`;
     if (this.queued.has(qkey)) return true;
-    if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run)) return true;
+    if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run) || this.allOnDisk(run)) return true;
     const bytes = this.runBytes(run);
     if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return false;
     this.queued.add(qkey);
@@ -479,6 +522,13 @@ export class ObjectReader {
       },
     });
     this.pump();
+    return true;
+  }
+
+  /** Pages on disk are read from there when asked for: nothing to fetch ahead. */
+  private allOnDisk(run: Run): boolean {
+    if (!this.diskPages) return false;
+    for (let i = run.first; i <= run.last; i += this.perExtent - (i % this.perExtent)) if (!this.onDisk(run.t, i)) return false;
     return true;
   }
 

@@ -242,18 +242,36 @@ export class DiskCache {
    * deleted (and counted), so the caller fetches it again.
    */
   async readRange(key: string, length: number, offset: number, count: number): Promise<Buffer | undefined> {
+    const data = Buffer.allocUnsafe(count);
+    return (await this.readRangeInto(key, length, offset, data)) ? data : undefined;
+  }
+
+  /**
+   * readRange into `data` (its whole length), a buffer the caller keeps:
+   * whether the bytes are there and intact. `onBad` is called the moment the
+   * block is found bad, before it is dropped, so the caller can have it
+   * fetched again before anyone else finds it missing.
+   */
+  async readRangeInto(key: string, length: number, offset: number, data: Buffer, onBad?: () => void): Promise<boolean> {
     const hash = hashOf(key);
     if (!this.entries.has(hash)) {
       this.stats.misses++;
-      return undefined;
+      return false;
     }
     const opened = await this.opened(hash, key, length);
-    if (typeof opened === "string") return this.bad(hash, key, opened);
-    const data = Buffer.allocUnsafe(count);
-    const { bytesRead } = await opened.fh.read(data, 0, count, opened.header.headerLength + offset).catch(() => ({ bytesRead: -1 }));
-    if (bytesRead !== count) return this.bad(hash, key, "cut short");
-    if (!pagesIntact(opened.header, offset, data)) return this.bad(hash, key, "data checksum");
-    return this.hit(hash, data);
+    let why = typeof opened === "string" ? opened : undefined;
+    if (typeof opened !== "string") {
+      const { bytesRead } = await opened.fh.read(data, 0, data.length, opened.header.headerLength + offset).catch(() => ({ bytesRead: -1 }));
+      if (bytesRead !== data.length) why = "cut short";
+      else if (!pagesIntact(opened.header, offset, data)) why = "data checksum";
+    }
+    if (why === undefined) {
+      this.hit(hash, data);
+      return true;
+    }
+    if (this.entries.has(hash)) onBad?.();
+    await this.bad(hash, key, why);
+    return false;
   }
 
   /** A block read and found good: most recently used now. */
