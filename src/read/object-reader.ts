@@ -370,11 +370,7 @@ export class ObjectReader {
   private whole(t: ReadTarget, origin: "demand" | "prefetch"): Promise<Bytes> {
     const k = this.key(t, "all");
     const hit = origin === "demand" ? this.cache.get(k) : undefined;
-    if (hit) {
-      // Offered when it arrived, but the disk queue may have been full then: offer again while it is in hand.
-      if (this.disk && !this.disk.has(k)) this.toDisk(k, partsOf(hit), () => this.wholeFromMemory(k));
-      return Promise.resolve(hit);
-    }
+    if (hit) return Promise.resolve(hit);
     const fly = this.inflight.get(k);
     if (fly) return this.joined(fly, k, origin);
     if (this.disk?.has(k)) return this.wholeFromDisk(t, origin);

@@ -208,32 +208,9 @@ export class DiskCache {
     return this.entries.has(hashOf(key));
   }
 
-  /**
-   * The whole block's data if it is here and intact. A block not open
-   * already is read in one go — header and data, one byte past where it
-   * should end to catch a file too long — and closed: a small object is
-   * read whole once, then served from memory.
-   */
-  async read(key: string, length: number): Promise<Buffer | undefined> {
-    const hash = hashOf(key);
-    if (!this.entries.has(hash) || this.open.has(hash)) return this.readRange(key, length, 0, length);
-    const headLength = headerBytesFor(key, length, this.opts.pageSize);
-    const fh = await openFile(this.path(hash), "r").catch(() => undefined);
-    if (!fh) return this.bad(hash, key, "file missing");
-    const buf = Buffer.allocUnsafe(headLength + length + 1);
-    let size: number;
-    try {
-      size = (await fh.read(buf, 0, buf.length, 0)).bytesRead;
-    } catch {
-      size = -1;
-    } finally {
-      void fh.close().catch(() => undefined);
-    }
-    const check = decodeHeader(buf.subarray(0, Math.max(0, Math.min(size, headLength))), key, length, size);
-    if (!check.ok) return this.bad(hash, key, check.why);
-    const data = buf.subarray(check.header.headerLength, check.header.headerLength + length);
-    if (!pagesIntact(check.header, 0, data)) return this.bad(hash, key, "data checksum");
-    return this.hit(hash, data);
+  /** The whole block's data if it is here and intact. */
+  read(key: string, length: number): Promise<Buffer | undefined> {
+    return this.readRange(key, length, 0, length);
   }
 
   /**
@@ -266,7 +243,7 @@ export class DiskCache {
       else if (!pagesIntact(opened.header, offset, data)) why = "data checksum";
     }
     if (why === undefined) {
-      this.hit(hash, data);
+      this.hit(hash, data.length);
       return true;
     }
     if (this.entries.has(hash)) onBad?.();
@@ -275,28 +252,26 @@ export class DiskCache {
   }
 
   /** A block read and found good: most recently used now. */
-  private hit(hash: string, data: Buffer): Buffer {
+  private hit(hash: string, bytes: number): void {
     const n = this.entries.get(hash);
     if (n !== undefined) {
       this.entries.delete(hash);
       this.entries.set(hash, n);
     }
     this.stats.hits++;
-    this.stats.readBytes += data.length;
-    return data;
+    this.stats.readBytes += bytes;
   }
 
   /** A block found bad (or gone): dropped and counted, so the caller fetches it again. */
-  private async bad(hash: string, key: string, why: string): Promise<undefined> {
+  private async bad(hash: string, key: string, why: string): Promise<void> {
     if (!this.entries.has(hash)) {
       this.stats.misses++; // evicted while we read
-      return undefined;
+      return;
     }
     this.stats.corrupt++;
     this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${why}); fetching it again`);
     await this.remove(hash);
     this.stats.misses++;
-    return undefined;
   }
 
   /** The block file open with its header checked (kept among the open files), or why it can't be. */
