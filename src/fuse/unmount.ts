@@ -4,16 +4,11 @@
 // umount2(2) directly through koffi's FFI. That needs root (or CAP_SYS_ADMIN);
 // see README for unprivileged use.
 import koffi from "koffi";
+import { libcFunction } from "../util/libc.js";
 
 const MNT_DETACH = 2;
 
-type Umount2 = (target: string, flags: number) => number;
-let umount2: Umount2 | undefined;
-
-function libc(): Umount2 {
-  umount2 ??= koffi.load("libc.so.6").func("int umount2(const char *target, int flags)") as Umount2;
-  return umount2;
-}
+const libc = libcFunction<(target: string, flags: number) => number>("int umount2(const char *target, int flags)");
 
 export class UnmountError extends Error {
   constructor(readonly errno: number, message: string) {

@@ -4,18 +4,13 @@
 // umount2.
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import koffi from "koffi";
+import { libcFunction } from "../../util/libc.js";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
 
-type Flock = (fd: number, op: number) => number;
-let flock: Flock | undefined;
-
-function libc(): Flock {
-  flock ??= koffi.load("libc.so.6").func("int flock(int fd, int operation)") as Flock;
-  return flock;
-}
+const libc = libcFunction<(fd: number, op: number) => number>("int flock(int fd, int operation)");
 
 export class DirLockedError extends Error {}
 
