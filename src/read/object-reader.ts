@@ -471,10 +471,14 @@ export class ObjectReader {
     return end;
   }
 
-  /** The start of an object ahead of its reader: all of a small one, the first 4 MiB (the header a viewer scans first) of a big one. */
-  prefetchHead(t: ReadTarget): void {
-    if (this.isWhole(t)) this.prefetch({ t, first: -1, last: -1 });
-    else this.prefetch({ t, first: 0, last: Math.min(Math.ceil(t.size / this.opts.pageSize), Math.ceil(4 * 2 ** 20 / this.opts.pageSize)) - 1 });
+  /**
+   * The start of an object ahead of its reader: all of a small one, the first
+   * 4 MiB (the header a viewer scans first) of a big one. False when the
+   * prefetch budget has no room for it now.
+   */
+  prefetchHead(t: ReadTarget): boolean {
+    if (this.isWhole(t)) return this.prefetch({ t, first: -1, last: -1 });
+    return this.prefetch({ t, first: 0, last: Math.min(Math.ceil(t.size / this.opts.pageSize), Math.ceil(4 * 2 ** 20 / this.opts.pageSize)) - 1 });
   }
 
   /** first = -1: the whole of a small object. */

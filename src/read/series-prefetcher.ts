@@ -10,13 +10,15 @@
 // up: when sibling directories are opened in order, the layout is told
 // (Namespace.walking) and lists the rest of the sub-tree ahead in one pass;
 // a layout that can't gets the next few siblings listed ahead instead.
-import type { Namespace } from "../namespace/namespace.js";
+import type { Entry, Namespace } from "../namespace/namespace.js";
 import type { Logger } from "../util/log.js";
 import type { ObjectReader, ReadTarget } from "./object-reader.js";
 import { SequenceDetector, type PrefetchPolicy } from "./prefetch-policy.js";
 
 /** How far ahead in listing order the next open may be and still count as in order. */
 const MAX_SKIP = 4;
+/** Folders whose prefetch window is remembered. */
+const WINDOWS = 256;
 /** Sibling directories listed ahead of a tree walk, where the layout can't walk ahead itself. */
 const DIRS_AHEAD = 8;
 /**
@@ -32,11 +34,23 @@ function split(path: string): [string, string] {
   return [i <= 0 ? "/" : path.slice(0, i), path.slice(i + 1)];
 }
 
+/** What series prefetch would fetch of a child: an object (inline sidecars and directories are nothing). */
+function targetOf(child: [string, Entry] | undefined): ReadTarget | undefined {
+  const e = child?.[1];
+  return e?.kind === "file" && e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
+}
+
 const join = (dir: string, name: string): string => `${dir === "/" ? "" : dir}/${name}`;
 
 export class SeriesPrefetcher {
   private readonly files = new SequenceDetector(MAX_SKIP);
   private readonly dirs = new SequenceDetector(MAX_SKIP);
+  /**
+   * Per folder read in order: the position opened last, the next position
+   * not yet looked at, and how many files between them are queued (or were
+   * present already). Keyed like the detector, and as bounded.
+   */
+  private readonly windows = new Map<string, { last: number; next: number; filesAhead: number; positions: number }>();
 
   constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly policy: PrefetchPolicy, private readonly log: Logger) {}
 
@@ -48,20 +62,35 @@ export class SeriesPrefetcher {
       const listing = this.ns.cached(dir);
       if (!listing) return;
       const i = listing.indexOf(name);
-      if (i < 0 || this.files.observe(dir, i) === 0) return;
+      if (i < 0) return;
+      let w = this.windows.get(dir);
+      if (this.files.observe(dir, i) === 0 || !w || w.positions !== listing.positions) {
+        // Out of order (or a new listing): nothing is known to be queued past here.
+        w = { last: i, next: i + 1, filesAhead: 0, positions: listing.positions };
+        this.windows.delete(dir);
+        this.windows.set(dir, w);
+        if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+        return;
+      }
+      // The files this open stepped over are no longer ahead of the reader.
+      for (let j = w.last + 1; j <= i && j < w.next; j++) if (targetOf(listing.at(j))) w.filesAhead--;
+      w.last = i;
+      if (w.next <= i) {
+        w.next = i + 1;
+        w.filesAhead = 0;
+      }
+      // Queue only what the window gained: each open in a long series costs a
+      // step or two here, not a walk over the whole depth (this runs before the
+      // open is answered).
       const depth = this.policy.depth();
-      let queued = 0;
-      for (let j = i + 1; queued < depth; j++) {
-        const child = listing.at(j);
-        if (!child) {
-          if (j >= listing.positions) break;
-          continue;
+      while (w.filesAhead < depth && w.next < listing.positions) {
+        const target = targetOf(listing.at(w.next));
+        if (target) {
+          // Over the budget: try again from here on the next open.
+          if (!this.reader.prefetchHead(target)) break;
+          w.filesAhead++;
         }
-        const e = child[1];
-        if (e.kind !== "file" || e.source.kind !== "object") continue;
-        const target: ReadTarget = { ...e.source, size: e.size };
-        this.reader.prefetchHead(target);
-        queued++;
+        w.next++;
       }
     } catch (err) {
       this.log.debug(`series prefetch after ${path}: ${err instanceof Error ? err.message : String(err)}`);

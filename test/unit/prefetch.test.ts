@@ -1,6 +1,6 @@
 // Read-ahead, series prefetch and their accounting, on the filesystem core
 // with an in-memory store: what gets fetched, when, and how often.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LruBlockCache } from "../../src/cache/block-cache.js";
 import { SomFilesystem } from "../../src/fs/filesystem.js";
 import { RawLayout } from "../../src/namespace/raw-layout.js";
@@ -119,6 +119,26 @@ describe("series prefetch", () => {
     for (let i = 2; i < 10; i++) expect(await readFile(i)).toEqual(bytes(80, i));
     await settle();
     expect(store.calls.read).toBe(10); // every file exactly once
+  });
+
+  it("asks for each file ahead once per series, not once per open (the work runs before an open is answered)", async () => {
+    const { store, fs, reader } = setup({ depth: 8 });
+    const files = Array.from({ length: 60 }, (_, i) => `s/f${String(i).padStart(2, "0")}.dcm`);
+    files.forEach((f, i) => store.put(f, bytes(80, i)));
+    await fs.list("/s");
+    const asked = vi.spyOn(reader, "prefetchHead");
+    for (let i = 0; i < files.length; i++) {
+      const fd = await fs.open(`/${files[i]}`, 0);
+      expect(await fs.read(fd, 0, 80)).toEqual(bytes(80, i));
+      fs.release(fd);
+      if (i % 3 === 0) await settle();
+    }
+    await settle();
+    // Each file after the first two is asked for once as it enters the window
+    // (a walk over the whole depth on every open would be ~60 × 8).
+    expect(asked.mock.calls.length).toBe(files.length - 2);
+    expect(new Set(asked.mock.calls.map(([t]) => t.name)).size).toBe(files.length - 2);
+    expect(store.calls.read).toBe(files.length); // every file exactly once
   });
 
   it("stays inside its budget of unread bytes", async () => {
