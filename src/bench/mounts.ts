@@ -5,7 +5,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fuseMountAt } from "../fuse/mount-table.js";
 import { unmount } from "../fuse/unmount.js";
-import { SOM, scratch, type EmulatorProcess } from "./harness.js";
+import { ROOT, SOM, runTimed, scratch, type EmulatorProcess } from "./harness.js";
 
 export interface BenchMount {
   dir: string;
@@ -46,6 +46,25 @@ export async function rcloneMount(emulator: EmulatorProcess, bucket: string, ext
   const dir = join(await scratch("rclone-mnt"), "mnt");
   await mkdir(dir);
   const child = spawn("rclone", ["mount", `:gcs:${bucket}`, dir, "--read-only", ...emulator.rcloneFlags(), ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  await waitMounted(dir, child, () => err);
+  return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
+}
+
+/**
+ * scripts/bench/fuse-floor.c serving `source` (a flat directory) from memory:
+ * FUSE's own cost, with som's mount options and no JavaScript. Built here
+ * with cc against libfuse 2 (the setup scripts install libfuse-dev).
+ */
+export async function floorMount(source: string): Promise<BenchMount> {
+  const work = await scratch("fuse-floor");
+  const bin = join(work, "fuse-floor");
+  await runTimed("cc", ["-O2", "-D_FILE_OFFSET_BITS=64", join(ROOT, "scripts/bench/fuse-floor.c"), "-o", bin, "-lfuse"]);
+  const dir = join(work, "mnt");
+  await mkdir(dir);
+  const opts = "ro,auto_cache,attr_timeout=60,entry_timeout=60,max_read=131072,max_readahead=2097152";
+  const child = spawn(bin, [source, dir, "-f", "-o", opts], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await waitMounted(dir, child, () => err);

@@ -7,7 +7,7 @@
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { clean, runTimed, scratch, type EmulatorProcess, type Timed } from "../harness.js";
-import { peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
+import { floorMount, peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { value, type Measurement, type Target } from "../report.js";
 import { curlObjects, curlRanges, mediaUrl } from "../transport.js";
 import { sameTree } from "../verify.js";
@@ -131,6 +131,18 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
       remountMedia = Math.max(remountMedia, (await emulator.stats()).media ?? 0);
       await clean(cacheDir);
+      // Below that, FUSE itself: the series from a libfuse 2 filesystem in C that holds it in memory.
+      const floor = await floorMount(ctx.seriesDir);
+      try {
+        const dest = join(work, `floor-${i}`);
+        await dropKernelCaches();
+        add("h|C libfuse 2 from memory, kernel caches dropped (FUSE floor, no JavaScript)", await sh(`cp -r ${q(floor.dir)} ${q(dest)}`));
+        const bad = await sameTree(dest, ctx.seriesDir, { ignore: () => false });
+        if (bad) throw new Error(`the C floor's cp -r produced a different tree: ${bad}`);
+        await clean(dest);
+      } finally {
+        await floor.stop();
+      }
       const dest = join(work, `local-${i}`);
       await sh(`cat ${q(ctx.seriesDir)}/* > /dev/null`); // the page cache warm, as the disk tier's files are
       add("h|local cp -r (page cache)", await sh(`cp -r ${q(ctx.seriesDir)} ${q(dest)}`));
@@ -211,6 +223,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     { scenario: scen.b!, text: "som cat ≤ 1.0 × gcloud storage cp", ratio: v("b|som cat (cold)") / v("b|gcloud storage cp"), limit: 1.0 },
     { scenario: scen.b!, text: "som cat ≤ 1.5 × the transport limit (curl, 32 ranged GETs in flight)", ratio: v("b|som cat (cold)") / v("b|transport: curl, 32 ranged GETs in flight"), limit: 1.5 },
     { scenario: scen.h!, text: "som cp -r after a remount ≤ 2 × local cp -r", ratio: v("h|som cp -r after a remount (disk tier)") / v("h|local cp -r (page cache)"), limit: 2 },
+    // Not som's: whether any libfuse 2 filesystem could meet the line above on this machine.
+    { scenario: scen.h!, text: "reference: the C libfuse 2 floor ≤ 2 × local cp -r", ratio: v("h|C libfuse 2 from memory, kernel caches dropped (FUSE floor, no JavaScript)") / v("h|local cp -r (page cache)"), limit: 2 },
     { scenario: scen.h!, text: "media requests after the remount: 0 (count)", ratio: remountMedia, limit: 0 },
     { scenario: scen.c!, text: "som warm read of the series ≤ 2 × local", ratio: v("c|som read series (warm)") / v("c|local read series (page cache)"), limit: 2 },
     { scenario: scen.c!, text: "som warm cat ≤ 2 × local cat", ratio: v("c|som cat (warm)") / v("c|local cat (page cache)"), limit: 2 },

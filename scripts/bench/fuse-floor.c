@@ -1,0 +1,114 @@
+// The FUSE floor for the bench: a libfuse 2 filesystem in C that serves a
+// flat directory's files from memory, read-only, with the mount options som
+// uses (auto_cache, attribute/entry timeouts, 128 KiB reads, 2 MiB
+// read-ahead). Copying a series out of it costs what FUSE itself costs on
+// this kernel — the lookup, open and 128 KiB read round trips — with no
+// network, no cache and no JavaScript: no FUSE filesystem built on libfuse 2
+// copies the series faster. Built by the bench (cc ... -lfuse).
+//
+//   fuse-floor SOURCE_DIR MOUNTPOINT [fuse options]
+#define FUSE_USE_VERSION 29
+#include <dirent.h>
+#include <errno.h>
+#include <fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct file {
+  char *name;
+  char *data;
+  off_t size;
+};
+
+static struct file *files;
+static size_t nfiles;
+
+static const struct file *find(const char *path) {
+  if (path[0] != '/' || strchr(path + 1, '/') != NULL) return NULL;
+  for (size_t i = 0; i < nfiles; i++)
+    if (strcmp(files[i].name, path + 1) == 0) return &files[i];
+  return NULL;
+}
+
+static int floor_getattr(const char *path, struct stat *st) {
+  memset(st, 0, sizeof *st);
+  if (strcmp(path, "/") == 0) {
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2;
+    return 0;
+  }
+  const struct file *f = find(path);
+  if (f == NULL) return -ENOENT;
+  st->st_mode = S_IFREG | 0444;
+  st->st_nlink = 1;
+  st->st_size = f->size;
+  return 0;
+}
+
+static int floor_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi) {
+  (void)off;
+  (void)fi;
+  if (strcmp(path, "/") != 0) return -ENOTDIR;
+  fill(buf, ".", NULL, 0);
+  fill(buf, "..", NULL, 0);
+  for (size_t i = 0; i < nfiles; i++) fill(buf, files[i].name, NULL, 0);
+  return 0;
+}
+
+static int floor_open(const char *path, struct fuse_file_info *fi) {
+  if (find(path) == NULL) return -ENOENT;
+  return (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : -EROFS;
+}
+
+static int floor_read(const char *path, char *buf, size_t len, off_t pos, struct fuse_file_info *fi) {
+  (void)fi;
+  const struct file *f = find(path);
+  if (f == NULL) return -ENOENT;
+  if (pos >= f->size) return 0;
+  if ((off_t)len > f->size - pos) len = (size_t)(f->size - pos);
+  memcpy(buf, f->data + pos, len);
+  return (int)len;
+}
+
+static int load(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    FILE *in = fopen(path, "rb");
+    if (in == NULL) return -1;
+    files = realloc(files, (nfiles + 1) * sizeof *files);
+    struct file *f = &files[nfiles++];
+    f->name = strdup(e->d_name);
+    f->size = st.st_size;
+    f->data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+    if (fread(f->data, 1, (size_t)st.st_size, in) != (size_t)st.st_size) return -1;
+    fclose(in);
+  }
+  closedir(d);
+  return 0;
+}
+
+static struct fuse_operations ops = {
+    .getattr = floor_getattr, .readdir = floor_readdir, .open = floor_open, .read = floor_read,
+};
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s SOURCE_DIR MOUNTPOINT [fuse options]\n", argv[0]);
+    return 2;
+  }
+  if (load(argv[1]) != 0) {
+    perror(argv[1]);
+    return 1;
+  }
+  // fuse_main sees: program, mountpoint, the caller's options.
+  argv[1] = argv[0];
+  return fuse_main(argc - 1, argv + 1, &ops, NULL);
+}
