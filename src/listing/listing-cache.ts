@@ -11,13 +11,13 @@
 // A listing has no overall deadline: it fails only when one of its requests
 // fails after the store's retries, i.e. when it stops making progress. One
 // that runs long says how far it got every few seconds.
-import type { ObjectStore } from "../storage/object-store.js";
+import type { ListPage, ObjectStore } from "../storage/object-store.js";
 import type { Clock } from "../util/clock.js";
 import type { PriorityLimiter } from "../util/limiter.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
 import { DirListing } from "./dir-listing.js";
-import { packPage } from "./entry-chunk.js";
+import { packPage, type EntryChunk } from "./entry-chunk.js";
 import { compareUtf8 } from "./key-order.js";
 import { listOrdered } from "./parallel-lister.js";
 
@@ -101,8 +101,7 @@ export class ListingCache {
   list(prefix: string, tier = FOREGROUND): DirListing {
     const cached = this.peek(prefix);
     if (cached && !cached.error) return cached;
-    const listing = new DirListing(prefix, (n) => this.grew(n), (name) => this.opts.log.warn(
-      `gs://${this.store.bucket}/${printable(prefix + name)} is both an object and a prefix; showing the directory`));
+    const listing = this.newListing(prefix, true);
     const slot: Slot = { listing, expires: Number.POSITIVE_INFINITY, touched: ++this.uses };
     this.slots.set(prefix, slot);
     this.stats.listings++;
@@ -121,6 +120,25 @@ export class ListingCache {
     return listing;
   }
 
+  /**
+   * A directory's whole listing from one page fetched elsewhere (a lookup
+   * that asked for the directory's first page to learn it exists): kept as
+   * if listed here, so the readdir that usually follows a lookup costs no
+   * request. Ignored when the page is not the whole directory or a listing
+   * is already cached or arriving. The page must be the first of
+   * `{ prefix, delimiter: "/" }`.
+   */
+  seed(prefix: string, page: ListPage): boolean {
+    if (page.nextPageToken !== undefined || this.peek(prefix)) return false;
+    const listing = this.newListing(prefix, false); // put() counts its entries
+    listing.add(this.pack(prefix, page), false);
+    listing.complete();
+    this.stats.listings++;
+    this.stats.listed += listing.size;
+    this.put(prefix, listing);
+    return true;
+  }
+
   /** Adds a listing built elsewhere (a walk), replacing what was there unless it is still arriving. */
   put(prefix: string, listing: DirListing): void {
     const old = this.slots.get(prefix);
@@ -129,6 +147,19 @@ export class ListingCache {
     this.slots.set(prefix, { listing, expires: this.opts.clock.now() + this.opts.ttlMs, touched: ++this.uses });
     this.entries += listing.cost;
     this.evict(prefix);
+  }
+
+  /** `counted`: entries are added to the budget as they arrive. */
+  private newListing(prefix: string, counted: boolean): DirListing {
+    return new DirListing(prefix, counted ? (n) => this.grew(n) : undefined, (name) => this.opts.log.warn(
+      `gs://${this.store.bucket}/${printable(prefix + name)} is both an object and a prefix; showing the directory`));
+  }
+
+  private pack(prefix: string, page: ListPage): EntryChunk {
+    return packPage(page, {
+      prefix, valid: this.opts.valid,
+      onSkipped: (name) => this.opts.log.debug(`skipping ${printable(name)}: a name no file or directory can have`),
+    });
   }
 
   /** Forgets a listing (its directory changed under us). */
@@ -175,10 +206,7 @@ export class ListingCache {
           log.info(`listing ${where}: ${entries.toLocaleString("en-US")} entries so far (${((now - began) / 1000).toFixed(1)} s, ${requests} requests)`);
         }
       },
-    }, (page) => packPage(page, {
-      prefix, valid: this.opts.valid,
-      onSkipped: (name) => log.debug(`skipping ${printable(name)}: a name no file or directory can have`),
-    }), (chunk, dropFirst) => listing.add(chunk, dropFirst));
+    }, (page) => this.pack(prefix, page), (chunk, dropFirst) => listing.add(chunk, dropFirst));
     this.stats.requests += requests;
     const took = clock.now() - began;
     if (took >= this.opts.progressEveryMs) {

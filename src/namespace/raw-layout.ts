@@ -169,8 +169,12 @@ export class RawLayout implements Namespace {
         if (e instanceof NotFoundError) return undefined;
         throw e;
       }),
-      this.store.list({ prefix: `${objectName}/`, delimiter: "/", maxResults: 1 }),
+      // A whole first page, not one result: it says whether the directory
+      // exists, and when it is the whole directory, it is its listing too
+      // (cp -r and ls look a directory up, then read it).
+      this.store.list({ prefix: `${objectName}/`, delimiter: "/" }),
     ]);
+    if (asDir.objects.length > 0 || asDir.prefixes.length > 0) this.listings.seed(`${objectName}/`, asDir);
     let entry: Entry | undefined;
     if (asDir.objects.length > 0 || asDir.prefixes.length > 0) {
       if (object) this.opts.log.warn(`gs://${this.store.bucket}/${printable(objectName)} is both an object and a prefix; showing the directory`);

@@ -58,6 +58,23 @@ describe("RawLayout", () => {
     expect(store.calls).toEqual(before);
   });
 
+  it("keeps the page a directed lookup of a directory fetched as its listing, when that page is the whole directory", async () => {
+    const ns = layout();
+    expect((await ns.lookup("/s1"))?.kind).toBe("dir"); // never listed: a directed lookup
+    const before = { ...store.calls };
+    const s1 = await ns.readdir("/s1");
+    expect(names(s1).sort()).toEqual(["a.dcm", "b.dcm", "deep"]);
+    expect(s1.get("a.dcm")).toMatchObject({ kind: "file", size: 4, mtime: new Date(1000) });
+    expect((await ns.lookup("/s1/b.dcm"))?.kind).toBe("file");
+    expect(store.calls).toEqual(before); // readdir and the child's lookup: no request
+    // Past a page, the lookup's page is not a listing: readdir lists every page itself.
+    for (let i = 0; i < 1500; i++) store.put(`wide/${String(i).padStart(4, "0")}`, "x");
+    expect((await ns.lookup("/wide"))?.kind).toBe("dir");
+    const lists = store.calls.list;
+    expect((await ns.readdir("/wide")).size).toBe(1500);
+    expect(store.calls.list - lists).toBeGreaterThanOrEqual(2);
+  });
+
   it("caches misses for the negative TTL, then asks again", async () => {
     const ns = layout();
     expect(await ns.lookup("/nope")).toBeUndefined();
