@@ -19,8 +19,6 @@ import type { MetadataSource, QueryProgress, RecordQuery } from "../metadata/met
 import { keyName, timestampDate, type MetadataRecord } from "../metadata/record.js";
 import { renderSidecar } from "../metadata/sidecar.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import type { Clock } from "../util/clock.js";
-import type { Logger } from "../util/log.js";
 import { MapDirectory, type Directory } from "./directory.js";
 import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type ListingStats, type Namespace } from "./namespace.js";
 import { RawLayout, type RawLayoutOptions } from "./raw-layout.js";

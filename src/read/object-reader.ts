@@ -140,10 +140,6 @@ export class ObjectReader {
     return blockKey(t.name, t.generation, page);
   }
 
-  private pageBytes(t: ReadTarget, page: number): number {
-    return Math.min(this.opts.pageSize, t.size - page * this.opts.pageSize);
-  }
-
   /** Pages per extent (the disk tier's unit for big objects). */
   private get perExtent(): number {
     return Math.max(1, Math.floor(this.opts.maxRequest / this.opts.pageSize));
