@@ -70,6 +70,18 @@ async function extentFiles(cacheDir: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * Mounts again on `cacheDir` with the emulator's counts reset, runs `reads`
+ * on that mount, and checks that none of it came over the network.
+ */
+async function remountFromDiskOnly(cacheDir: string, extra: string[], reads: (m: TestMount) => Promise<void>): Promise<void> {
+  await resetStats(emu.url);
+  const m = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir, ...extra]);
+  await reads(m);
+  expect((await emulatorStats(emu.url)).media).toBe(0);
+  await m.stop();
+}
+
 /** Where extent `n` of the slide lives in the disk tier (blocks/ab/cd/sha256(key)). */
 function extentPath(cacheDir: string, n: number): string {
   const hash = createHash("sha256").update(`${generation}\u0000e${n}\u0000sm/slide.dcm`).digest("hex");
@@ -114,12 +126,10 @@ describe("random access to a whole-slide image", () => {
     await a.stop();
 
     // A remount: everything from disk, nothing from the network.
-    await resetStats(emu.url);
-    const b = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir, "--cache-size", "128MiB"]);
-    expect(await sha256File(join(b.dir, "sm", "slide.dcm"))).toBe(slideHash);
-    expect(await readTiles(join(b.dir, "sm", "slide.dcm"), 100, 4)).toBe(0);
-    expect((await emulatorStats(emu.url)).media).toBe(0);
-    await b.stop();
+    await remountFromDiskOnly(cacheDir, ["--cache-size", "128MiB"], async (b) => {
+      expect(await sha256File(join(b.dir, "sm", "slide.dcm"))).toBe(slideHash);
+      expect(await readTiles(join(b.dir, "sm", "slide.dcm"), 100, 4)).toBe(0);
+    });
     await rm(cacheDir, { recursive: true, force: true });
   });
 
@@ -151,11 +161,9 @@ describe("random access to a whole-slide image", () => {
     expect(b.stderr).toMatch(/block .*e10 sm\/slide\.dcm is bad \(file is \d+ bytes, expected \d+\)/);
 
     // Fetched again means cached again: the next mount needs nothing.
-    await resetStats(emu.url);
-    const c = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
-    expect(await sha256File(join(c.dir, "sm", "slide.dcm"))).toBe(slideHash);
-    expect((await emulatorStats(emu.url)).media).toBe(0);
-    await c.stop();
+    await remountFromDiskOnly(cacheDir, [], async (c) => {
+      expect(await sha256File(join(c.dir, "sm", "slide.dcm"))).toBe(slideHash);
+    });
     await rm(cacheDir, { recursive: true, force: true });
   });
 
@@ -240,13 +248,11 @@ describe("the disk tier's limits", () => {
     expect((await run("cp", ["-r", join(a.dir, "ct"), d1])).code).toBe(0);
     expect(await treeHashes(d1)).toEqual(await treeHashes(join(seed, "ct")));
     await a.stop();
-    await resetStats(emu.url);
-    const b = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
-    const d2 = join(await tempDir("disk-tier-cp"), "ct");
-    expect((await run("cp", ["-r", join(b.dir, "ct"), d2])).code).toBe(0);
-    expect(await treeHashes(d2)).toEqual(await treeHashes(join(seed, "ct")));
-    expect((await emulatorStats(emu.url)).media).toBe(0);
-    await b.stop();
+    await remountFromDiskOnly(cacheDir, [], async (b) => {
+      const d2 = join(await tempDir("disk-tier-cp"), "ct");
+      expect((await run("cp", ["-r", join(b.dir, "ct"), d2])).code).toBe(0);
+      expect(await treeHashes(d2)).toEqual(await treeHashes(join(seed, "ct")));
+    });
     await rm(cacheDir, { recursive: true, force: true });
   });
 });
