@@ -174,9 +174,9 @@ export class RawLayout implements Namespace {
       // (cp -r and ls look a directory up, then read it).
       this.store.list({ prefix: `${objectName}/`, delimiter: "/" }),
     ]);
-    if (asDir.objects.length > 0 || asDir.prefixes.length > 0) this.listings.seed(`${objectName}/`, asDir);
     let entry: Entry | undefined;
     if (asDir.objects.length > 0 || asDir.prefixes.length > 0) {
+      this.listings.seed(`${objectName}/`, asDir);
       if (object) this.opts.log.warn(`gs://${this.store.bucket}/${printable(objectName)} is both an object and a prefix; showing the directory`);
       entry = this.dirEntry;
     } else if (object) {

@@ -43,12 +43,11 @@ function targetOf(child: [string, Entry] | undefined): ReadTarget | undefined {
 const join = (dir: string, name: string): string => `${dir === "/" ? "" : dir}/${name}`;
 
 export class SeriesPrefetcher {
-  private readonly files = new SequenceDetector(MAX_SKIP);
   private readonly dirs = new SequenceDetector(MAX_SKIP);
   /**
    * Per folder read in order: the position opened last, the next position
    * not yet looked at, and how many files between them are queued (or were
-   * present already). Keyed like the detector, and as bounded.
+   * present already). An open within MAX_SKIP after the last one is in order.
    */
   private readonly windows = new Map<string, { last: number; next: number; filesAhead: number; positions: number }>();
 
@@ -63,15 +62,15 @@ export class SeriesPrefetcher {
       if (!listing) return;
       const i = listing.indexOf(name);
       if (i < 0) return;
-      let w = this.windows.get(dir);
-      if (this.files.observe(dir, i) === 0 || !w || w.positions !== listing.positions) {
-        // Out of order (or a new listing): nothing is known to be queued past here.
-        w = { last: i, next: i + 1, filesAhead: 0, positions: listing.positions };
-        this.windows.delete(dir);
-        this.windows.set(dir, w);
+      const w = this.windows.get(dir);
+      this.windows.delete(dir); // re-inserted: most recent last, oldest forgotten first
+      if (!w || w.positions !== listing.positions || i <= w.last || i - w.last > MAX_SKIP) {
+        // The first open, one out of order, or a new listing: nothing is known to be queued past here.
+        this.windows.set(dir, { last: i, next: i + 1, filesAhead: 0, positions: listing.positions });
         if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
         return;
       }
+      this.windows.set(dir, w);
       // The files this open stepped over are no longer ahead of the reader.
       for (let j = w.last + 1; j <= i && j < w.next; j++) if (targetOf(listing.at(j))) w.filesAhead--;
       w.last = i;
