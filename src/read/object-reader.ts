@@ -459,7 +459,7 @@ export class ObjectReader {
     const end = Math.min(t.size, from + length);
     if (this.isWhole(t)) return end;
     const P = this.opts.pageSize;
-    const per = Math.max(1, Math.floor(this.opts.maxRequest / P));
+    const per = this.perExtent;
     const lastPage = Math.ceil(end / P) - 1;
     for (let a = Math.floor(from / P); a <= lastPage; a = (Math.floor(a / per) + 1) * per) {
       if (!this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1) })) return Math.max(from, a * P);

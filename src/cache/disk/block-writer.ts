@@ -4,8 +4,7 @@
 // the way; the header goes in last, and the file is renamed into place only
 // when every byte has arrived. A download that fails starts the file over
 // (restart); one given up leaves nothing behind (abort).
-import { mkdir, open as openFile, rename, rm, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open as openFile, rm, type FileHandle } from "node:fs/promises";
 import { headerBytesFor, headerOf, PageCrcs } from "./block-file.js";
 
 const FLUSH_BYTES = 2 ** 20;
@@ -23,6 +22,7 @@ export class BlockWriter {
   private settled = false;
 
   /**
+   * `place(temp)` puts the finished file where the cache reads it.
    * `done(ok)` is called exactly once: after the file is in place, or after
    * it was given up. `closed()` says the cache is shutting down.
    */
@@ -31,7 +31,7 @@ export class BlockWriter {
     readonly length: number,
     private readonly pageSize: number,
     private readonly temp: string,
-    private readonly final: string,
+    private readonly place: (temp: string) => Promise<void>,
     private readonly done: (ok: boolean) => Promise<void>,
     private readonly closed: () => boolean,
   ) {
@@ -83,8 +83,7 @@ export class BlockWriter {
     await this.fh.write(headerOf(this.key, this.length, this.pageSize, this.crcs.finish()), 0, undefined, 0);
     await this.fh.close();
     this.fh = undefined;
-    await mkdir(dirname(this.final), { recursive: true });
-    await rename(this.temp, this.final);
+    await this.place(this.temp);
     this.settled = true;
     await this.done(true);
   }

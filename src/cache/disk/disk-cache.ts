@@ -328,7 +328,7 @@ export class DiskCache {
     }
     this.streaming++;
     const temp = join(this.root, "tmp", `${hash}.${process.pid}.${this.tempSeq++}`);
-    return new BlockWriter(key, length, this.opts.pageSize, temp, this.path(hash), async (ok) => {
+    return new BlockWriter(key, length, this.opts.pageSize, temp, (t) => this.place(t, hash), async (ok) => {
       this.reserved -= size;
       this.pending.delete(hash);
       this.streaming--;
@@ -416,7 +416,6 @@ export class DiskCache {
       this.stats.skipped++;
       return;
     }
-    const final = this.path(job.hash);
     const temp = join(this.root, "tmp", `${job.hash}.${process.pid}.${this.tempSeq++}`);
     try {
       const fh = await openFile(temp, "w");
@@ -425,12 +424,7 @@ export class DiskCache {
       } finally {
         await fh.close();
       }
-      const dir = join(final, "..");
-      if (!this.dirs.has(dir)) {
-        await mkdir(dir, { recursive: true });
-        this.dirs.add(dir);
-      }
-      await rename(temp, final);
+      await this.place(temp, job.hash);
     } catch (err) {
       this.space.avail += size;
       await rm(temp, { force: true });
@@ -443,6 +437,25 @@ export class DiskCache {
     this.stats.written++;
     this.stats.writtenBytes += job.bytes;
     await this.journal(`P ${job.hash} ${size}\n`);
+  }
+
+  /**
+   * Puts a finished block file where it is read from. Its blocks/ab/cd
+   * directory is made once, and again if someone removed it meanwhile.
+   */
+  private async place(temp: string, hash: string): Promise<void> {
+    const final = this.path(hash);
+    const dir = join(final, "..");
+    if (this.dirs.has(dir)) {
+      const gone = await rename(temp, final).then(() => false, (err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+        return true;
+      });
+      if (!gone) return;
+    }
+    await mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
+    await rename(temp, final);
   }
 
   /**
