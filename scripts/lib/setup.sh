@@ -5,10 +5,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
-# libfuse-dev and pkg-config: the patched FUSE binding is built against Debian's libfuse.
+# libfuse3-dev and pkg-config: the patched FUSE binding (and the bench's C floor) is built
+# against Debian's libfuse 3. Root mounts need no helper; Debian's fuse3 package would remove
+# fuse (fusermount, which operators and the tests use to unmount), so it is not installed.
 # openssl and strace: the test of the path to Google (a test CA; every connection the daemon opens).
 # fio and curl: the benchmark (fio jobs through each mount; curl measures the transport limit).
-APT_PACKAGES=(libfuse2 fuse libfuse-dev pkg-config rsync dcmtk rclone openssl strace fio curl)
+APT_PACKAGES=(libfuse2 fuse libfuse3-3 libfuse3-dev pkg-config rsync dcmtk rclone openssl strace fio curl)
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_apt() {
@@ -54,16 +56,16 @@ ensure_deps() {
   npm run --silent build
 }
 
-# fuse-native with scripts/fuse-native/som.patch (readdir with real offsets,
-# so big directories stream; a callback when the FUSE session ends), built
-# with node-gyp into .tools/fuse-native. Rebuilt when the patch or Node changes.
+# fuse-native with scripts/fuse-native/som.patch (ported to libfuse 3 for
+# reads of up to 1 MiB; readdir with real offsets, so big directories stream;
+# a callback when the FUSE session ends), built with node-gyp into .tools/fuse-native. Rebuilt when the patch or Node changes.
 ensure_fuse_binding() {
   local dir="$ROOT/.tools/fuse-native"
   local patch="$ROOT/scripts/fuse-native/som.patch"
   local stamp
   stamp=$( (cat "$patch" "$ROOT/node_modules/fuse-native/package.json"; node -p 'process.version') | sha256sum | cut -c1-16)
   if [[ -f $dir/build/Release/fuse.node && $(cat "$dir/.som-stamp" 2>/dev/null) == "$stamp" ]]; then return 0; fi
-  say "building the FUSE binding (fuse-native + scripts/fuse-native/som.patch) against Debian's libfuse"
+  say "building the FUSE binding (fuse-native + scripts/fuse-native/som.patch) against Debian's libfuse 3"
   rm -rf "$dir"
   mkdir -p "$dir"
   cp -r "$ROOT/node_modules/fuse-native/." "$dir/"

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fuseMountAt } from "../fuse/mount-table.js";
+import { raiseReadahead } from "../fuse/readahead.js";
 import { unmount } from "../fuse/unmount.js";
 import { ROOT, SOM, runTimed, scratch, type EmulatorProcess } from "./harness.js";
 
@@ -54,20 +55,26 @@ export async function rcloneMount(emulator: EmulatorProcess, bucket: string, ext
 
 /**
  * scripts/bench/fuse-floor.c serving `source` (a flat directory) from memory:
- * FUSE's own cost, with som's mount options and no JavaScript. Built here
- * with cc against libfuse 2 (the setup scripts install libfuse-dev).
+ * FUSE's own cost, with som's mount options and read-ahead and no
+ * JavaScript. Built here with cc against libfuse 3, as som's binding is.
  */
 export async function floorMount(source: string): Promise<BenchMount> {
   const work = await scratch("fuse-floor");
   const bin = join(work, "fuse-floor");
-  await runTimed("cc", ["-O2", "-D_FILE_OFFSET_BITS=64", join(ROOT, "scripts/bench/fuse-floor.c"), "-o", bin, "-lfuse"]);
+  const flags = (await runTimed("pkg-config", ["--cflags", "--libs", "fuse3"])).stdout.trim().split(/\s+/);
+  await runTimed("cc", ["-O2", "-D_FILE_OFFSET_BITS=64", join(ROOT, "scripts/bench/fuse-floor.c"), "-o", bin, ...flags]);
   const dir = join(work, "mnt");
   await mkdir(dir);
-  const opts = "ro,auto_cache,attr_timeout=60,entry_timeout=60,max_read=131072,max_readahead=2097152";
+  const opts = "ro,auto_cache,attr_timeout=60,entry_timeout=60";
   const child = spawn(bin, [source, dir, "-f", "-o", opts], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await waitMounted(dir, child, () => err);
+  const why = await raiseReadahead(dir);
+  if (why) {
+    await stopChild(child, dir);
+    throw new Error(`the C floor's read-ahead: ${why}`);
+  }
   return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
 }
 

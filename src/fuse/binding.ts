@@ -1,6 +1,7 @@
 // fuse-native 2.2.6 as the project builds it: scripts/fuse-native/som.patch
-// applied, compiled against Debian's libfuse into .tools/fuse-native by the
-// setup scripts. The patch gives readdir real offsets (a directory is served
+// applied, compiled against Debian's libfuse 3 into .tools/fuse-native by the
+// setup scripts. The patch ports it to libfuse 3 (reads of up to 1 MiB, not
+// 128 KiB; the operations seen here are unchanged), gives readdir real offsets (a directory is served
 // while it is still being listed, and no stat object is built per entry) and
 // a callback when the FUSE session ends (after a lazy unmount, when the last
 // open file closes). These are the project's own declarations of what

@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import type { Logger } from "../util/log.js";
 import { fuseClass, type FuseOps } from "./binding.js";
 import { fuseMountAt } from "./mount-table.js";
+import { MAX_READAHEAD, raiseReadahead } from "./readahead.js";
 import { unmount } from "./unmount.js";
 
 export interface FuseMountOptions {
@@ -23,8 +24,6 @@ export interface FuseMountOptions {
 }
 
 export class MountError extends Error {}
-
-const MAX_READAHEAD = 2 * 1024 * 1024;
 
 /** Makes `mountpoint` usable: exists, is a directory, and is not a live or dead mount. */
 export async function prepareMountpoint(mountpoint: string, log: Logger): Promise<string> {
@@ -73,7 +72,6 @@ export class FuseMount {
       allowOther: opts.allowOther,
       fsname: opts.fsname,
       subtype: "som",
-      maxRead: 128 * 1024,
       debug: opts.debug && process.env.SOM_FUSE_DEBUG === "1",
       // Objects are immutable per generation: the kernel may keep pages
       // until an open sees a changed mtime or size (auto_cache).
@@ -82,8 +80,9 @@ export class FuseMount {
       onSessionEnd: () => endSession(),
     });
     // fuse-native builds its -o string from a fixed set of options; these are
-    // not among them. Reads arrive 128 KiB at a time (libfuse 2's ceiling); a
-    // larger kernel read-ahead lets several be in flight for one reader.
+    // not among them. No max_read: on libfuse 3 the kernel's own limit
+    // (max_pages, 1 MiB) applies; max_readahead lets the kernel ask for that
+    // much ahead of one reader (see raiseReadahead).
     const extra = ["ro", "default_permissions", `negative_timeout=${opts.negativeTtlSeconds}`, `max_readahead=${MAX_READAHEAD}`];
     const base = fuse._fuseOptions.bind(fuse);
     fuse._fuseOptions = () => {
@@ -93,6 +92,8 @@ export class FuseMount {
     await new Promise<void>((resolvePromise, reject) => {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
+    const why = await raiseReadahead(mountpoint);
+    if (why) log.debug(`read-ahead of ${mountpoint} stays at the kernel's default (reads of 256 KiB): ${why}`);
     return new FuseMount(mountpoint, log, ended);
   }
 

@@ -9,6 +9,8 @@ function unescape(s: string): string {
 
 export interface MountRecord {
   mountpoint: string;
+  /** "major:minor" of the mounted file system (its name under /sys/class/bdi). */
+  device: string;
   fstype: string;
   source: string;
   options: string;
@@ -22,7 +24,7 @@ export async function mounts(): Promise<MountRecord[]> {
     if (dash < 0) continue;
     const left = line.slice(0, dash).split(" ");
     const right = line.slice(dash + 3).split(" ");
-    out.push({ mountpoint: unescape(left[4] ?? ""), options: left[5] ?? "", fstype: right[0] ?? "", source: unescape(right[1] ?? "") });
+    out.push({ mountpoint: unescape(left[4] ?? ""), device: left[2] ?? "", options: left[5] ?? "", fstype: right[0] ?? "", source: unescape(right[1] ?? "") });
   }
   return out;
 }

@@ -122,7 +122,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
         if (bad) throw new Error(`som cp -r after a remount produced a different tree: ${bad}`);
         await clean(dest);
         // The floor under it: the same copy with every byte in the daemon's memory but none in the
-        // kernel's caches (as after a remount), so every lookup, open and 128 KiB read goes through FUSE.
+        // kernel's caches (as after a remount), so every lookup, open and read goes through FUSE.
         await dropKernelCaches();
         add("h|som cp -r from the daemon's memory, kernel caches dropped (FUSE floor)", await sh(`cp -r ${q(somSeries(again))} ${q(dest)}`));
         await clean(dest);
@@ -131,12 +131,12 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
       remountMedia = Math.max(remountMedia, (await emulator.stats()).media ?? 0);
       await clean(cacheDir);
-      // Below that, FUSE itself: the series from a libfuse 2 filesystem in C that holds it in memory.
+      // Below that, FUSE itself: the series from a libfuse 3 filesystem in C that holds it in memory.
       const floor = await floorMount(ctx.seriesDir);
       try {
         const dest = join(work, `floor-${i}`);
         await dropKernelCaches();
-        add("h|C libfuse 2 from memory, kernel caches dropped (FUSE floor, no JavaScript)", await sh(`cp -r ${q(floor.dir)} ${q(dest)}`));
+        add("h|C libfuse 3 from memory, kernel caches dropped (FUSE floor, no JavaScript)", await sh(`cp -r ${q(floor.dir)} ${q(dest)}`));
         const bad = await sameTree(dest, ctx.seriesDir, { ignore: () => false });
         if (bad) throw new Error(`the C floor's cp -r produced a different tree: ${bad}`);
         await clean(dest);
@@ -223,8 +223,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     { scenario: scen.b!, text: "som cat ≤ 1.0 × gcloud storage cp", ratio: v("b|som cat (cold)") / v("b|gcloud storage cp"), limit: 1.0 },
     { scenario: scen.b!, text: "som cat ≤ 1.5 × the transport limit (curl, 32 ranged GETs in flight)", ratio: v("b|som cat (cold)") / v("b|transport: curl, 32 ranged GETs in flight"), limit: 1.5 },
     { scenario: scen.h!, text: "som cp -r after a remount ≤ 2 × local cp -r", ratio: v("h|som cp -r after a remount (disk tier)") / v("h|local cp -r (page cache)"), limit: 2 },
-    // Not som's: whether any libfuse 2 filesystem could meet the line above on this machine.
-    { scenario: scen.h!, text: "reference: the C libfuse 2 floor ≤ 2 × local cp -r", ratio: v("h|C libfuse 2 from memory, kernel caches dropped (FUSE floor, no JavaScript)") / v("h|local cp -r (page cache)"), limit: 2 },
+    // Not som's: whether any filesystem on libfuse 3's high-level API could meet the line above on this machine.
+    { scenario: scen.h!, text: "reference: the C libfuse 3 floor ≤ 2 × local cp -r", ratio: v("h|C libfuse 3 from memory, kernel caches dropped (FUSE floor, no JavaScript)") / v("h|local cp -r (page cache)"), limit: 2 },
     { scenario: scen.h!, text: "media requests after the remount: 0 (count)", ratio: remountMedia, limit: 0 },
     { scenario: scen.c!, text: "som warm read of the series ≤ 2 × local", ratio: v("c|som read series (warm)") / v("c|local read series (page cache)"), limit: 2 },
     { scenario: scen.c!, text: "som warm cat ≤ 2 × local cat", ratio: v("c|som cat (warm)") / v("c|local cat (page cache)"), limit: 2 },
