@@ -34,6 +34,8 @@ export interface BlockCache {
   /** The block if cached, without touching its recency or counts. */
   peek(key: string): Bytes | undefined;
   set(key: string, block: Bytes, origin?: "demand" | "prefetch"): void;
+  /** Drops a block held elsewhere now (the disk tier); not counted as an eviction. */
+  delete(key: string): void;
   /** Bytes held now. INVARIANT: <= capacity. */
   readonly size: number;
   readonly capacity: number;
@@ -95,6 +97,10 @@ export class LruBlockCache implements BlockCache {
       this.stats.prefetched += block.length;
       this.stats.unread += block.length;
     }
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
   }
 
   get size(): number {

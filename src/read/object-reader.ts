@@ -109,7 +109,7 @@ export class ObjectReader {
   /** Extents found bad on disk and being fetched again, by extent key. */
   private readonly refetching = new Map<string, Promise<Bytes>[]>();
   /** Blocks the disk tier had no room for yet, with how to find their bytes again (see toDisk). */
-  private readonly unoffered = new Map<string, () => Buffer[] | undefined>();
+  private readonly unoffered = new Map<string, { parts: () => Buffer[] | undefined; written: (() => void) | undefined }>();
   private reoffering: Promise<void> | undefined;
   readonly stats = { requests: 0, requestBytes: 0, fillRequests: 0, fillBytes: 0, diskHits: 0 };
 
@@ -338,7 +338,7 @@ export class ObjectReader {
     const per = this.perExtent;
     if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
       const ek = this.extentKey(t, first / per);
-      response.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last)), () => undefined);
+      response.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last), () => this.leaveMemory(t, ek, first, last)), () => undefined);
     }
     const out: Promise<Bytes>[] = [];
     for (let i = first; i <= last; i++) {
@@ -393,10 +393,10 @@ export class ObjectReader {
    * `later` finds the bytes again in memory (undefined once evicted: not
    * held for the disk's sake).
    */
-  private toDisk(k: string, parts: Buffer[], later: () => Buffer[] | undefined): void {
+  private toDisk(k: string, parts: Buffer[], later: () => Buffer[] | undefined, written?: () => void): void {
     const disk = this.disk!;
-    if (disk.offer(k, parts) || disk.isClosed || this.unoffered.size >= MAX_UNOFFERED) return;
-    this.unoffered.set(k, later);
+    if (disk.offer(k, parts, written) || disk.isClosed || this.unoffered.size >= MAX_UNOFFERED) return;
+    this.unoffered.set(k, { parts: later, written });
     if (!this.reoffering) this.reoffering = this.reoffer().finally(() => (this.reoffering = undefined));
   }
 
@@ -404,9 +404,9 @@ export class ObjectReader {
     const disk = this.disk!;
     while (this.unoffered.size > 0 && !disk.isClosed) {
       await disk.whenRoom();
-      for (const [k, later] of this.unoffered) {
+      for (const [k, { parts: later, written }] of this.unoffered) {
         const parts = later();
-        if (parts && !disk.offer(k, parts)) break;
+        if (parts && !disk.offer(k, parts, written)) break;
         this.unoffered.delete(k);
       }
     }
@@ -417,11 +417,23 @@ export class ObjectReader {
   async flushToDisk(): Promise<void> {
     const disk = this.disk;
     if (!disk) return;
-    for (const [k, later] of this.unoffered) {
+    for (const [k, { parts: later }] of this.unoffered) {
       this.unoffered.delete(k);
       const parts = later();
       if (parts) await disk.write(k, parts);
     }
+  }
+
+  /**
+   * An extent of a big object now on disk leaves the memory cache: the
+   * kernel caches the block file, reads of it go through the reused page
+   * buffers (readIntoFromDisk), and a second copy here only held the
+   * daemon's RSS up at --cache-size while a slide streamed past. Small
+   * whole objects stay: a series is re-read file by file, from memory.
+   */
+  private leaveMemory(t: ReadTarget, ek: string, first: number, last: number): void {
+    if (!this.disk!.has(ek)) return;
+    for (let i = first; i <= last; i++) this.cache.delete(this.key(t, i));
   }
 
   private wholeFromMemory(k: string): Buffer[] | undefined {

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DiskCache, defaultDiskOptions } from "../../src/cache/disk/disk-cache.js";
 import { DirLockedError } from "../../src/cache/disk/dir-lock.js";
 import { LruBlockCache } from "../../src/cache/block-cache.js";
@@ -214,6 +214,24 @@ describe("DiskCache", () => {
     expect(results).toEqual([true, true, true, false, false]);
     expect(c.stats.skipped).toBe(2);
   });
+  it("tells whoever offered a block when it is on disk: its own write, one already under way, or one already there", async () => {
+    const dir = await tempDir("disk-settled");
+    await mkdir(dir, { recursive: true });
+    const c = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, writers: 1, log: new MemoryLogger() });
+    opened.push(c);
+    const key = "1\u00000\u0000s";
+    const heard: string[] = [];
+    const settled = (who: string) => new Promise<void>((r) => c.offer(key, [randomBytes(100_000)], () => {
+      heard.push(`${who}:${c.has(key)}`);
+      r();
+    }));
+    const first = settled("first");
+    const second = settled("second"); // the same block while the first write is under way
+    await Promise.all([first, second]);
+    await settled("third"); // already there
+    expect(heard.sort()).toEqual(["first:true", "second:true", "third:true"]);
+  });
+
   it("offers again, from memory, every block its full write queue skipped: a fast copy leaves all it read on disk", async () => {
     const dir = await tempDir("disk-reoffer");
     await mkdir(dir, { recursive: true });
@@ -239,5 +257,37 @@ describe("DiskCache", () => {
     // And the bytes are the object's.
     const back = await again.read(`${small[7]!.generation}\u0000all\u0000s/7`, 100_000);
     expect(back?.equals(await store.read("s/7", small[7]!.generation))).toBe(true);
+  });
+  it("lets a big object's extents leave the memory cache once they are on disk, and serves them from disk after", async () => {
+    const dir = await tempDir("disk-leave");
+    await mkdir(dir, { recursive: true });
+    const log = new MemoryLogger();
+    const disk = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, pageSize: 64 * 1024, log });
+    opened.push(disk);
+    const store = new MemoryObjectStore("t");
+    const bigBytes = randomBytes(1_000_000);
+    const smallBytes = randomBytes(100_000);
+    const big = { kind: "object" as const, ...store.put("big", bigBytes), size: bigBytes.length };
+    const small = { kind: "object" as const, ...store.put("small", smallBytes), size: smallBytes.length };
+    const memory = new LruBlockCache(64 * 2 ** 20);
+    const reader = new ObjectReader(store, memory,
+      { wholeObjectLimit: 200_000, pageSize: 64 * 1024, maxRequest: 256 * 1024, prefetchConcurrency: 8, prefetchBudget: 32 * 2 ** 20, prefetchInFlightBytes: 8 * 2 ** 20 },
+      log, { cache: disk, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions });
+    expect((await reader.read(big, 0, big.size)).equals(bigBytes)).toBe(true);
+    expect((await reader.read(small, 0, small.size)).equals(smallBytes)).toBe(true);
+    // Each of the big object's 4 extents goes to disk, and then out of memory; the small object stays.
+    await vi.waitFor(() => expect(memory.size).toBe(smallBytes.length), { timeout: 5000 });
+    for (let e = 0; e < 4; e++) expect(disk.has(`${big.generation}\u0000e${e}\u0000big`), `extent ${e}`).toBe(true);
+    const requests = reader.stats.requests;
+    const hits = reader.stats.diskHits;
+    // Read again, at odd offsets across page and extent boundaries: the same bytes, from disk, no request.
+    for (const [offset, length] of [[0, 1_000_000], [65_000, 300_000], [262_143, 2], [999_990, 100]] as const) {
+      const into = Buffer.alloc(length);
+      const n = await reader.readInto(big, offset, length, into);
+      expect(into.subarray(0, n).equals(bigBytes.subarray(offset, offset + length))).toBe(true);
+    }
+    expect(reader.stats.requests).toBe(requests);
+    expect(reader.stats.diskHits).toBeGreaterThan(hits);
+    expect(memory.size).toBe(smallBytes.length); // the disk reads did not come back into memory
   });
 });

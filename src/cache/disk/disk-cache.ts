@@ -89,6 +89,8 @@ export class DiskCache {
   private readonly queue: Job[] = [];
   /** Hashes queued or being written: offered twice, written once. */
   private readonly pending = new Set<string>();
+  /** Callers of offer() waiting for a block someone else was writing (by hash). */
+  private readonly alsoSettled = new Map<string, (() => void)[]>();
   private queued = 0;
   private writing = 0;
   private readonly waiting: (() => void)[] = [];
@@ -322,7 +324,7 @@ export class DiskCache {
     this.pending.add(hash);
     const size = headerBytesFor(key, length, this.opts.pageSize) + length;
     if (!(await this.makeRoom(size))) {
-      this.pending.delete(hash);
+      this.unpend(hash);
       this.stats.skipped++;
       return undefined;
     }
@@ -330,17 +332,17 @@ export class DiskCache {
     const temp = join(this.root, "tmp", `${hash}.${process.pid}.${this.tempSeq++}`);
     return new BlockWriter(key, length, this.opts.pageSize, temp, (t) => this.place(t, hash), async (ok) => {
       this.reserved -= size;
-      this.pending.delete(hash);
       this.streaming--;
       if (ok) {
         this.put(hash, size);
         this.space.writtenSince += size;
         this.stats.written++;
         this.stats.writtenBytes += length;
-        await this.journal(`P ${hash} ${size}\n`);
       } else {
         this.space.avail += size;
       }
+      this.unpend(hash);
+      if (ok) await this.journal(`P ${hash} ${size}\n`);
       for (const w of this.waiting.splice(0)) w();
     }, () => this.closed);
   }
@@ -348,17 +350,25 @@ export class DiskCache {
   /**
    * Queues a block to be written if there is room in the queue: false if it
    * was skipped for want of room (or the cache is closing), true if it is
-   * queued, or here or on its way already.
+   * queued, or here or on its way already. `settled` is called once a write
+   * queued here ends, whether or not the block made it (see has()).
    */
-  offer(key: string, parts: Buffer[]): boolean {
+  offer(key: string, parts: Buffer[], settled: () => void = () => undefined): boolean {
     const bytes = parts.reduce((a, p) => a + p.length, 0);
     const hash = hashOf(key);
-    if (this.entries.has(hash) || this.pending.has(hash)) return true;
+    if (this.entries.has(hash)) {
+      setImmediate(settled);
+      return true;
+    }
+    if (this.pending.has(hash)) {
+      this.alsoSettled.set(hash, [...(this.alsoSettled.get(hash) ?? []), settled]);
+      return true;
+    }
     if (this.closed || this.queued + bytes > this.opts.queueBytes) {
       this.stats.skipped++;
       return false;
     }
-    this.enqueue(key, parts, bytes, () => undefined);
+    this.enqueue(key, parts, bytes, settled);
     return true;
   }
 
@@ -383,6 +393,15 @@ export class DiskCache {
     return this.closed;
   }
 
+  /** A write of `hash` ended (in place or given up): whoever offered it meanwhile hears so. */
+  private unpend(hash: string): void {
+    this.pending.delete(hash);
+    const also = this.alsoSettled.get(hash);
+    if (!also) return;
+    this.alsoSettled.delete(hash);
+    for (const f of also) f();
+  }
+
   private enqueue(key: string, parts: Buffer[], bytes: number, done: () => void): void {
     const hash = hashOf(key);
     this.pending.add(hash);
@@ -401,7 +420,7 @@ export class DiskCache {
       }).finally(() => {
         this.writing--;
         this.queued -= job.bytes;
-        this.pending.delete(job.hash);
+        this.unpend(job.hash);
         job.done();
         for (const w of this.waiting.splice(0)) w();
         this.pump();
