@@ -3,8 +3,9 @@
 // fresh Buffer per page, kept in the memory LRU, made that much garbage per
 // second and held the daemon's RSS hundreds of MiB above --cache-size. The
 // kernel already caches the block files (and the mount's own file pages),
-// so all that is worth keeping here is the last few pages: a FUSE read is
-// 128 KiB, half a page, and the other half is usually asked for next.
+// so all that is worth keeping here is the last few pages: a tile read of
+// less than a page is often followed by the rest of it. A 1 MiB FUSE read
+// takes its four pages one after another, so one slot per reader at a time.
 
 interface Slot {
   key: string | undefined;
