@@ -54,6 +54,7 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, o: St
     res.end();
     return;
   }
+  stats.mediaLength(length);
 
   const cut = faults.cutAt(length);
   const limit = cut ?? length;

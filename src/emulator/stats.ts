@@ -4,6 +4,8 @@ export type Counter = "requests" | "media" | "list" | "metadata" | "upload" | "d
 export class Stats {
   private counters: Record<Counter, number> = Stats.zero();
   private bytes = 0;
+  /** The longest body a media request asked for (its range, or the object). */
+  private largestMedia = 0;
   private inFlight = 0;
   private maxInFlight = 0;
 
@@ -29,13 +31,19 @@ export class Stats {
     this.bytes += n;
   }
 
+  /** A media response of `length` bytes is being sent. */
+  mediaLength(length: number): void {
+    this.largestMedia = Math.max(this.largestMedia, length);
+  }
+
   reset(): void {
     this.counters = Stats.zero();
     this.bytes = 0;
+    this.largestMedia = 0;
     this.maxInFlight = this.inFlight;
   }
 
-  snapshot(): Record<Counter, number> & { mediaBytes: number; maxConcurrent: number } {
-    return { ...this.counters, mediaBytes: this.bytes, maxConcurrent: this.maxInFlight };
+  snapshot(): Record<Counter, number> & { mediaBytes: number; largestMedia: number; maxConcurrent: number } {
+    return { ...this.counters, mediaBytes: this.bytes, largestMedia: this.largestMedia, maxConcurrent: this.maxInFlight };
   }
 }

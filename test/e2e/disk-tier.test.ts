@@ -109,9 +109,12 @@ describe("random access to a whole-slide image", () => {
     const tiles = 200;
     expect(await readTiles(join(m.dir, "sm", "slide.dcm"), tiles, 4)).toBe(0);
     const s = await emulatorStats(emu.url);
-    // A 192 KiB tile touches one or two 256 KiB pages (three with the kernel's read-ahead): never an 8 MiB run, never the file.
+    // A 192 KiB tile touches one or two 256 KiB pages; the kernel's read-ahead on a random read asks
+    // for twice the read (384 KiB), so up to three; one FUSE read (1 MiB at most) touches five at most.
+    // Never an 8 MiB run, never the file. Measured here: 430-450 KiB per request on average, 514 under load.
     expect(s.mediaBytes).toBeLessThanOrEqual(tiles * 3 * 256 * 1024);
-    expect(s.mediaBytes / s.media).toBeLessThanOrEqual(512 * 1024);
+    expect(s.largestMedia).toBeLessThanOrEqual(5 * 256 * 1024);
+    expect(s.mediaBytes / s.media).toBeLessThanOrEqual(2.5 * 256 * 1024);
   });
 
   it("fills a file read at random to disk in the background, then serves it from there across remounts", async () => {
