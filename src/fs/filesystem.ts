@@ -2,7 +2,7 @@
 // an ObjectReader. It knows nothing of FUSE; src/fuse adapts it, and unit
 // tests drive it directly. Everything here is read-only.
 import type { Directory } from "../namespace/directory.js";
-import type { Entry, FileEntry, Namespace } from "../namespace/namespace.js";
+import type { DirEntry, Entry, FileEntry, Namespace } from "../namespace/namespace.js";
 import type { ObjectReader, ReadTarget } from "../read/object-reader.js";
 import type { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { FsError } from "./errors.js";
@@ -74,7 +74,12 @@ export interface DirBatch {
   names: string[];
   modes: number[];
   nexts: number[];
+  /** With `plus`: each entry's attributes, as getattr would answer them (the kernel caches them as a lookup's). */
+  attrs?: Attr[];
 }
+
+/** Attributes of "." and ".." in a READDIRPLUS batch; the kernel ignores them (libfuse sends no inode for them). */
+const DOT_ENTRY: DirEntry = { kind: "dir", mtime: new Date(0) };
 
 /** A complete directory up to this size goes to libfuse whole; bigger ones, and listings still arriving, stream. */
 const WHOLE_DIR_ENTRIES = 4096;
@@ -132,28 +137,42 @@ export class SomFilesystem {
    * (kept by path: libfuse does opendir itself, saving two round trips per
    * directory on a walk), so positions stay stable even if the listing is
    * refreshed meanwhile. A complete directory of modest size goes whole.
+   *
+   * `plus` (the kernel asked for READDIRPLUS): each entry comes with its
+   * attributes, and never whole — libfuse 3.14 drops the attributes of a
+   * directory it buffers itself.
    */
-  async readdir(path: string, offset: number, max: number): Promise<DirBatch> {
+  async readdir(path: string, offset: number, max: number, plus = false): Promise<DirBatch> {
     let dir = offset === 0 ? undefined : this.streaming.get(path);
     if (!dir) {
       dir = await this.ns.opendir(path);
       if (offset === 0) void this.series?.listed(path);
-      if (dir.complete && dir.size <= WHOLE_DIR_ENTRIES) return this.whole(dir);
+      if (!plus && dir.complete && dir.size <= WHOLE_DIR_ENTRIES) return this.whole(dir);
       this.streaming.delete(path);
       this.streaming.set(path, dir);
       if (this.streaming.size > STREAMING_SNAPSHOTS) this.streaming.delete(this.streaming.keys().next().value!);
     }
-    const out: DirBatch = { names: [], modes: [], nexts: [] };
+    const out: DirBatch = { names: [], modes: [], nexts: [], ...(plus ? { attrs: [] } : {}) };
     for (let o = offset; o < 2 && out.names.length < max; o++) {
       out.names.push(o === 0 ? "." : "..");
       out.modes.push(S_IFDIR);
       out.nexts.push(o + 1);
+      out.attrs?.push(this.attrOf(DOT_ENTRY));
     }
     if (out.names.length >= max) return out;
     for (const slot of await dir.read(Math.max(0, offset - 2), max - out.names.length)) {
       out.names.push(slot.name);
       out.modes.push(slot.dir ? S_IFDIR : S_IFREG);
       out.nexts.push(slot.next + 2);
+      if (out.attrs) {
+        // The slot's own position is the one before `next`; a mismatch would be a bug, so no attributes then.
+        const at = dir.at(slot.next - 1);
+        if (!at || at[0] !== slot.name) {
+          delete out.attrs;
+        } else {
+          out.attrs.push(this.attrOf(at[1]));
+        }
+      }
     }
     if (out.names.length === 0) this.streaming.delete(path);
     return out;

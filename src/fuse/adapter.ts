@@ -24,6 +24,18 @@ export const defaultAdapterOptions: AdapterOptions = { deadlineMs: 45_000, readd
 
 const toStat = (a: Attr): FuseStat => a;
 
+/** Numbers per entry in a READDIRPLUS answer, in the order scripts/fuse-native/som.patch reads them. */
+const READDIR_ATTRS = 10;
+
+/** A batch's attributes flattened for the binding: what getattr answers, entry by entry. */
+export function readdirAttrs(attrs: Attr[]): Float64Array {
+  const out = new Float64Array(attrs.length * READDIR_ATTRS);
+  attrs.forEach((a, i) => {
+    out.set([a.mode, a.uid, a.gid, a.size, a.nlink, a.blocks, a.blksize, a.atime.getTime(), a.mtime.getTime(), a.ctime.getTime()], i * READDIR_ATTRS);
+  });
+  return out;
+}
+
 /** An error already logged within this long is logged again only at debug level (one failing object, many kernel reads). */
 const REPEAT_WINDOW_MS = 60_000;
 
@@ -106,8 +118,9 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
     access: (path, mode, cb) =>
       answer(`access ${path}`, () => fs.getattr(path), () => cb(mode & 2 ? ERRNO.EROFS : 0), (e) => cb(e)),
     // No opendir/releasedir: libfuse answers them itself (see SomFilesystem.readdir).
-    readdir: (path, _fd, offset, cb) =>
-      answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch), (b) => cb(0, b.names, b.modes, b.nexts), (e) => cb(e), null),
+    readdir: (path, _fd, offset, plus, cb) =>
+      answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch, plus),
+        (b) => cb(0, b.names, b.modes, b.nexts, b.attrs && readdirAttrs(b.attrs)), (e) => cb(e), null),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),

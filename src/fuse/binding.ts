@@ -47,8 +47,14 @@ export interface FuseOps {
   getattr?(path: string, cb: (code: number, st?: FuseStat) => void): void;
   fgetattr?(path: string, fd: number, cb: (code: number, st?: FuseStat) => void): void;
   access?(path: string, mode: number, cb: Done): void;
-  /** Entries from `offset` on, each with its st_mode and the offset after it (patched). */
-  readdir?(path: string, fd: number, offset: number, cb: (code: number, names?: string[], modes?: number[], nexts?: number[]) => void): void;
+  /**
+   * Entries from `offset` on, each with its st_mode and the offset after it
+   * (patched). When the kernel asks for READDIRPLUS (`plus`), `attrs` holds
+   * READDIR_ATTRS numbers per entry (see readdirAttrs in adapter.ts) and the
+   * kernel caches them as a lookup's.
+   */
+  readdir?(path: string, fd: number, offset: number, plus: boolean,
+    cb: (code: number, names?: string[], modes?: number[], nexts?: number[], attrs?: Float64Array) => void): void;
   open?(path: string, flags: number, cb: (code: number, fd?: number) => void): void;
   opendir?(path: string, flags: number, cb: (code: number, fd?: number) => void): void;
   read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrErr: number) => void): void;

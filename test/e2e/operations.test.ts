@@ -211,6 +211,32 @@ describe("structured logs", () => {
 });
 
 describe("permissions", () => {
+  it("ls -l takes every entry's size, time and mode from the listing (READDIRPLUS): no lookup per file", async () => {
+    const m = await TestMount.start("ops", emu.url, ["--metrics-port", "0", "--file-mode", "0640"]);
+    const url = metricsUrl(m);
+    const lookups = async (): Promise<number> => (await Scrape.of(url)).sum("som_fuse_operation_duration_seconds_count", { op: "getattr" });
+    const before = await lookups();
+    const ls = await run("ls", ["-l", "--time-style=+%s", join(m.dir, "small")]);
+    expect(ls.code, ls.stderr).toBe(0);
+    const rows = ls.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/));
+    expect(rows.map((r) => r[6])).toEqual(Array.from({ length: 20 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`));
+    for (const r of rows) {
+      expect(r[0]).toBe("-rw-r-----");
+      expect(Number(r[4])).toBe((await stat(join(seed, "small", r[6]!))).size);
+    }
+    // The directory itself is looked up; its 20 files are not (libfuse 2 made 20 lookups here).
+    const afterLs = await lookups();
+    expect(afterLs - before).toBeLessThanOrEqual(2);
+    // And the kernel keeps what READDIRPLUS told it: stat of each file asks nothing more, and agrees with ls.
+    for (const r of rows) {
+      const st = await stat(join(m.dir, "small", r[6]!));
+      expect(st.size).toBe(Number(r[4]));
+      expect(Math.floor(st.mtimeMs / 1000)).toBe(Number(r[5]));
+    }
+    expect(await lookups()).toBe(afterLs);
+    await m.stop();
+  });
+
   it("--file-mode and --dir-mode set what ls -l shows", async () => {
     const m = await TestMount.start("ops", emu.url, ["--file-mode", "0640", "--dir-mode", "750"]);
     expect((await stat(join(m.dir, "small"))).mode & 0o7777).toBe(0o750);

@@ -133,3 +133,29 @@ describe("walks", () => {
     expect(seen.size).toBe(store.lists.length);
   });
 });
+
+describe("readdir with attributes (READDIRPLUS)", () => {
+  it("gives each entry what getattr gives it, in batches with real offsets; without it a small directory goes whole", async () => {
+    const store = new MemoryObjectStore("t");
+    for (let i = 0; i < 7; i++) store.put(`d/f${i}`, "x".repeat(i * 10), new Date(1_000_000 + i * 1000));
+    store.put("d/sub/inner", "y");
+    const { fs } = setup(store, 0);
+    const seen: string[] = [];
+    for (let off = 0; ;) {
+      const b = await fs.readdir("/d", off, 3, true);
+      if (b.names.length === 0) break;
+      expect(b.attrs).toHaveLength(b.names.length);
+      expect(b.nexts.every((n) => n > 0)).toBe(true); // never libfuse's buffered mode (it drops the attributes)
+      for (const [i, name] of b.names.entries()) {
+        if (name !== "." && name !== "..") expect(b.attrs![i], name).toEqual(await fs.getattr(`/d/${name}`));
+        seen.push(name);
+      }
+      off = b.nexts[b.nexts.length - 1]!;
+    }
+    expect(seen).toEqual([".", "..", "f0", "f1", "f2", "f3", "f4", "f5", "f6", "sub"]);
+    const plain = await fs.readdir("/d", 0, 3, false);
+    expect(plain.attrs).toBeUndefined();
+    expect(plain.nexts.every((n) => n === 0)).toBe(true);
+    expect(plain.names).toHaveLength(10);
+  });
+});
