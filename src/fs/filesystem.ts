@@ -33,8 +33,10 @@ export interface FilesystemOptions {
    * order when it starts within `slack` of where the last one ended: the
    * kernel sends a sequential reader's requests a few at a time, not always
    * in order. Once a handle has jumped, read-ahead waits for `afterJump`
-   * bytes read in order: a tile reader's 256 KiB read arrives as two kernel
-   * reads in a row, which is not a sequential reader.
+   * bytes read in order: the kernel's own read-ahead turns one tile read
+   * into a few kernel reads in a row (twice the tile, then twice that if
+   * the tile ends past its marker: over 1 MiB for a 192 KiB tile), which
+   * is not a sequential reader.
    */
   readAhead: { initial: number; max: number; slack: number; chunk: number; afterJump: number };
   /**
