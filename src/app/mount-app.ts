@@ -200,9 +200,11 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
-  // The slack matches the kernel read-ahead (max_readahead): its requests for one reader arrive within it.
-  // After a jump, 4 MiB in order: more than the kernel's read-ahead makes of one tile read (see FilesystemOptions).
-  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 2 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 4 * 2 ** 20 };
+  // The slack is twice the kernel read-ahead (max_readahead, 2 MiB): libfuse 3's threads hand us one
+  // reader's requests out of order, up to two windows apart (with 2 MiB, a sequential reader was seen
+  // as jumping: its window reset, and a background fill started for it). After a jump, 4 MiB in order:
+  // more than the kernel's read-ahead makes of one tile read (see FilesystemOptions).
+  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(256 * 2 ** 20, budget), slack: 4 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 4 * 2 ** 20 };
   const fsOpts = { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode, readAhead, randomAfter: 2 };
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, fsOpts, series)

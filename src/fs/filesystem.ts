@@ -286,8 +286,10 @@ export class SomFilesystem {
         h.aheadTo = this.reader.readAhead(t, from, upTo - from);
       }
     } else {
-      // A first read anywhere but the start is a jump too (a viewer seeking to a tile).
-      if ((h.next > 0 || position > 0) && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
+      // A first read anywhere but near the start is a jump too (a viewer seeking to a tile). Near:
+      // the kernel's read-ahead for a reader starting at 0 may reach us first (libfuse 3 has several
+      // threads), and that reader is sequential from the start.
+      if ((h.next > 0 || position > slack) && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
       h.window = 0;
       h.next = end;
       h.runStart = position;
