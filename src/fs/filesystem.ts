@@ -60,8 +60,12 @@ interface Handle {
   aheadTo: number;
   /** Reads that did not follow the one before. */
   jumps: number;
-  /** Where the current run of in-order reads started. */
-  runStart: number;
+  /**
+   * Bytes read in the current run of in-order reads. Counted, not measured
+   * as a span: with the slack, a random tile that happens to land a few MiB
+   * ahead would stretch a span at once (an 8 MiB read-ahead for a viewer).
+   */
+  runBytes: number;
 }
 
 /** Replaced objects remembered until their path is opened again. */
@@ -225,7 +229,7 @@ export class SomFilesystem {
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runStart: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runBytes: 0 });
     if (target) void this.series?.opened(path);
     return fd;
   }
@@ -275,7 +279,8 @@ export class SomFilesystem {
     const end = position + length;
     if (sequential && this.opts.readAhead.max > 0) {
       h.next = Math.max(h.next, end);
-      if (h.jumps > 0 && h.next - h.runStart < this.opts.readAhead.afterJump) return;
+      h.runBytes += length;
+      if (h.jumps > 0 && h.runBytes < this.opts.readAhead.afterJump) return;
       h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       // What the window newly covers, once it is a whole chunk: long requests, not one per kernel read.
       const from = Math.max(h.next, h.aheadTo);
@@ -292,7 +297,7 @@ export class SomFilesystem {
       if ((h.next > 0 || position > slack) && ++h.jumps === this.opts.randomAfter) this.reader.fill(t);
       h.window = 0;
       h.next = end;
-      h.runStart = position;
+      h.runBytes = length;
       h.aheadTo = 0;
     }
   }
