@@ -170,15 +170,7 @@ export class SomFilesystem {
       out.names.push(slot.name);
       out.modes.push(slot.dir ? S_IFDIR : S_IFREG);
       out.nexts.push(slot.next + 2);
-      if (out.attrs) {
-        // The slot's own position is the one before `next`; a mismatch would be a bug, so no attributes then.
-        const at = dir.at(slot.next - 1);
-        if (!at || at[0] !== slot.name) {
-          delete out.attrs;
-        } else {
-          out.attrs.push(this.attrOf(at[1]));
-        }
-      }
+      out.attrs?.push(this.attrOf(slot.entry()));
     }
     if (out.names.length === 0) this.streaming.delete(path);
     return out;

@@ -30,9 +30,19 @@ const READDIR_ATTRS = 10;
 /** A batch's attributes flattened for the binding: what getattr answers, entry by entry. */
 export function readdirAttrs(attrs: Attr[]): Float64Array {
   const out = new Float64Array(attrs.length * READDIR_ATTRS);
-  attrs.forEach((a, i) => {
-    out.set([a.mode, a.uid, a.gid, a.size, a.nlink, a.blocks, a.blksize, a.atime.getTime(), a.mtime.getTime(), a.ctime.getTime()], i * READDIR_ATTRS);
-  });
+  let o = 0;
+  for (const a of attrs) {
+    out[o++] = a.mode;
+    out[o++] = a.uid;
+    out[o++] = a.gid;
+    out[o++] = a.size;
+    out[o++] = a.nlink;
+    out[o++] = a.blocks;
+    out[o++] = a.blksize;
+    out[o++] = a.atime.getTime();
+    out[o++] = a.mtime.getTime();
+    out[o++] = a.ctime.getTime();
+  }
   return out;
 }
 

@@ -11,6 +11,8 @@ export interface DirSlot {
   name: string;
   dir: boolean;
   next: number;
+  /** The child's entry, made only when asked for (READDIRPLUS): a plain readdir builds none. */
+  entry(): Entry;
 }
 
 export interface Directory {
@@ -57,7 +59,8 @@ export class MapDirectory implements Directory {
   async read(from: number, max: number): Promise<DirSlot[]> {
     const out: DirSlot[] = [];
     for (let i = from; i < this.names.length && out.length < max; i++) {
-      out.push({ name: this.names[i]!, dir: this.children.get(this.names[i]!)!.kind === "dir", next: i + 1 });
+      const child = this.children.get(this.names[i]!)!;
+      out.push({ name: this.names[i]!, dir: child.kind === "dir", next: i + 1, entry: () => child });
     }
     return out;
   }
@@ -108,7 +111,7 @@ export class ListingDirectory implements Directory {
   async read(from: number, max: number): Promise<DirSlot[]> {
     for (;;) {
       const got = this.listing.readSettled(from, max);
-      if (got.length > 0) return got.map((s) => ({ name: s.entry.name, dir: s.entry.dir, next: s.next }));
+      if (got.length > 0) return got.map((s) => ({ name: s.entry.name, dir: s.entry.dir, next: s.next, entry: () => this.toEntry(s.entry) }));
       if (this.listing.error !== undefined) throw this.listing.error;
       if (this.listing.isComplete) return []; // nothing visible from `from` on
       await this.listing.waitBeyond(this.listing.settled);
