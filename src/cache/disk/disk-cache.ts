@@ -62,7 +62,6 @@ interface Job {
   key: string;
   parts: Buffer[];
   bytes: number;
-  done: () => void;
 }
 
 export interface DiskCacheStats {
@@ -87,10 +86,11 @@ export class DiskCache {
   /** Bytes of files being written (room made for them, not yet in `entries`). */
   private reserved = 0;
   private readonly queue: Job[] = [];
-  /** Hashes queued or being written: offered twice, written once. */
-  private readonly pending = new Set<string>();
-  /** Callers of offer() waiting for a block someone else was writing (by hash). */
-  private readonly alsoSettled = new Map<string, (() => void)[]>();
+  /**
+   * Hashes queued or being written (offered twice, written once), each with
+   * whoever waits for that write to end: the writer, and later offers of it.
+   */
+  private readonly pending = new Map<string, (() => void)[]>();
   private queued = 0;
   private writing = 0;
   private readonly waiting: (() => void)[] = [];
@@ -321,7 +321,7 @@ export class DiskCache {
   async writer(key: string, length: number): Promise<BlockWriter | undefined> {
     const hash = hashOf(key);
     if (this.closed || this.entries.has(hash) || this.pending.has(hash)) return undefined;
-    this.pending.add(hash);
+    this.pending.set(hash, []);
     const size = headerBytesFor(key, length, this.opts.pageSize) + length;
     if (!(await this.makeRoom(size))) {
       this.unpend(hash);
@@ -360,8 +360,9 @@ export class DiskCache {
       setImmediate(settled);
       return true;
     }
-    if (this.pending.has(hash)) {
-      this.alsoSettled.set(hash, [...(this.alsoSettled.get(hash) ?? []), settled]);
+    const waiting = this.pending.get(hash);
+    if (waiting) {
+      waiting.push(settled);
       return true;
     }
     if (this.closed || this.queued + bytes > this.opts.queueBytes) {
@@ -393,19 +394,17 @@ export class DiskCache {
     return this.closed;
   }
 
-  /** A write of `hash` ended (in place or given up): whoever offered it meanwhile hears so. */
+  /** A write of `hash` ended (in place or given up): whoever waits for it hears so. */
   private unpend(hash: string): void {
+    const waiting = this.pending.get(hash);
     this.pending.delete(hash);
-    const also = this.alsoSettled.get(hash);
-    if (!also) return;
-    this.alsoSettled.delete(hash);
-    for (const f of also) f();
+    for (const f of waiting ?? []) f();
   }
 
   private enqueue(key: string, parts: Buffer[], bytes: number, done: () => void): void {
     const hash = hashOf(key);
-    this.pending.add(hash);
-    this.queue.push({ hash, key, parts, bytes, done });
+    this.pending.set(hash, [done]);
+    this.queue.push({ hash, key, parts, bytes });
     this.queued += bytes;
     this.pump();
   }
@@ -421,7 +420,6 @@ export class DiskCache {
         this.writing--;
         this.queued -= job.bytes;
         this.unpend(job.hash);
-        job.done();
         for (const w of this.waiting.splice(0)) w();
         this.pump();
       });
