@@ -5,6 +5,7 @@ import { stat } from "node:fs/promises";
 import { LruBlockCache } from "../cache/block-cache.js";
 import { SomFilesystem } from "../fs/filesystem.js";
 import { defaultAdapterOptions, fuseOps } from "../fuse/adapter.js";
+import { ReadPins } from "../fuse/read-pins.js";
 import { FuseMount, prepareMountpoint } from "../fuse/fuse-mount.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import type { Namespace } from "../namespace/namespace.js";
@@ -84,6 +85,12 @@ const METADATA_OUTAGE_BACKOFF_MS = 10_000;
 
 /** Misses are kept briefly: long enough for a burst of probes, short enough for new uploads to show. */
 const NEGATIVE_TTL_SECONDS = 5;
+/**
+ * Bytes of open files whose reads the binding answers from memory, at most
+ * (see fuse/read-pins.ts): the cache's own Buffers, held past an eviction
+ * only while a file stays open, so this is all they can add to RSS.
+ */
+const PINNED_BYTES = 64 * 2 ** 20;
 
 export class StartupError extends Error {}
 
@@ -210,18 +217,19 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
   registerSources(metrics, {
-    memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles,
+    memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(),
     ...(layout.listingStats ? { listings: () => layout.listingStats!() } : {}),
   });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
-  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno));
+  const pins = new ReadPins(PINNED_BYTES);
+  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno), pins);
   const mount = await FuseMount.mount(mountpoint, ops, {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
     allowOther: cfg.allowOther,
     fsname: `som:${cfg.bucket}`,
     debug: cfg.debug,
-  }, log);
+  }, log, pins);
   const endpoints = await serveEndpoints(cfg, metrics, mountpoint, log).catch((err: unknown) => {
     mount.unmount();
     throw err;

@@ -245,6 +245,20 @@ export class SomFilesystem {
     }
   }
 
+  /**
+   * All of an open file's bytes when they are in memory now — an inline
+   * file's, or a small object's the memory cache holds (counted as read,
+   * as a read of it would be) — for the FUSE layer to answer its reads
+   * without asking again; undefined otherwise (big objects, not cached yet).
+   */
+  residentBytes(fd: number): Buffer[] | undefined {
+    const h = this.handles.get(fd);
+    if (!h) return undefined;
+    const f = h.entry;
+    if (f.source.kind === "inline") return [f.source.data.subarray(0, f.size)];
+    return h.target && this.reader.wholeInMemory(h.target);
+  }
+
   /** A read found this handle's generation gone: the next open of the path must not pin it again. */
   private replaced(path: string, generation: string): void {
     this.ns.forget(path);

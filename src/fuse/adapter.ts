@@ -12,6 +12,7 @@ import type { Attr, SomFilesystem } from "../fs/filesystem.js";
 import type { Logger } from "../util/log.js";
 import type { FuseOps, FuseStat } from "./binding.js";
 import { ERRNO, errnoOf } from "./errno.js";
+import type { ReadPins } from "./read-pins.js";
 
 export interface AdapterOptions {
   /** Longest any operation but readdir may take before it answers EIO. */
@@ -52,7 +53,11 @@ const REPEAT_WINDOW_MS = 60_000;
 /** Told of every operation answered through the one answer path (metrics): its name, seconds taken, and 0 or the negative errno. */
 export type OpObserver = (op: string, seconds: number, errno: number) => void;
 
-export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions, observe?: OpObserver): FuseOps {
+/**
+ * `pins`: where a file whose whole content is in memory when it is opened
+ * is handed to the binding, which then answers its reads itself.
+ */
+export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions, observe?: OpObserver, pins?: ReadPins): FuseOps {
   const recent = new Map<string, number>();
   /** Logs an unexpected failure once per window; repeats go to debug. */
   const logFailure = (what: string, message: string): void => {
@@ -131,10 +136,18 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
     readdir: (path, _fd, offset, plus, cb) =>
       answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch, plus),
         (b) => cb(0, b.names, b.modes, b.nexts, b.attrs && readdirAttrs(b.attrs)), (e) => cb(e), null),
-    open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => cb(0, fd), (e) => cb(e)),
+    open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => {
+      // Before the answer: the kernel sends no read of fd until it has it.
+      const parts = pins && fs.residentBytes(fd);
+      if (parts) pins!.pin(fd, parts);
+      cb(0, fd);
+    }, (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),
-    release: (path, fd, cb) => answer(`release ${path}`, () => fs.release(fd), () => cb(0), (e) => cb(e)),
+    release: (path, fd, cb) => answer(`release ${path}`, () => {
+      pins?.unpin(fd);
+      fs.release(fd);
+    }, () => cb(0), (e) => cb(e)),
     write: (_p, _fd, _b, _l, _pos, cb) => cb(ERRNO.EROFS),
     create: (_p, _m, cb) => cb(ERRNO.EROFS),
     truncate: (_p, _s, cb) => readOnly(cb),

@@ -4,7 +4,8 @@
 // 128 KiB; the operations seen here are unchanged), gives readdir real offsets (a directory is served
 // while it is still being listed, and no stat object is built per entry) and
 // a callback when the FUSE session ends (after a lazy unmount, when the last
-// open file closes). These are the project's own declarations of what
+// open file closes), and pinned reads: a handle whose bytes are handed over
+// at open has its reads answered by libfuse's thread (see read-pins.ts). These are the project's own declarations of what
 // src/fuse uses; callbacks take a number first — 0 or a negative errno —
 // because fuse-native hangs the caller forever on anything else.
 import { existsSync } from "node:fs";
@@ -99,6 +100,11 @@ export interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
   /** Builds the -o string from the options; replaced to add ones fuse-native does not know. */
   _fuseOptions(): string;
+  /** Reads of fd answered by libfuse's thread from `parts` until unpin (patched; see read-pins.ts). */
+  pin(fd: number, parts: Buffer[]): boolean;
+  unpin(fd: number): boolean;
+  /** [reads answered from pins, their bytes, handles pinned now] */
+  pinStats(): number[];
 }
 
 export interface FuseClass {
@@ -120,7 +126,7 @@ export function fuseClass(): FuseClass {
     throw new BindingMissingError(`the FUSE binding is not built (${BINDING_DIR}); run scripts/setup.sh`);
   }
   const Fuse = createRequire(import.meta.url)(BINDING_DIR) as FuseClass;
-  if (Fuse.SOM_PATCH !== 1) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with scripts/fuse-native/som.patch; run scripts/setup.sh`);
+  if (Fuse.SOM_PATCH !== 2) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
   loaded = Fuse;
   return Fuse;
 }

@@ -12,6 +12,7 @@ import type { Logger } from "../util/log.js";
 import { fuseClass, type FuseOps } from "./binding.js";
 import { fuseMountAt } from "./mount-table.js";
 import { MAX_READAHEAD, raiseReadahead } from "./readahead.js";
+import type { ReadPins } from "./read-pins.js";
 import { unmount } from "./unmount.js";
 
 export interface FuseMountOptions {
@@ -60,7 +61,7 @@ export class FuseMount {
     });
   }
 
-  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger): Promise<FuseMount> {
+  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger, pins?: ReadPins): Promise<FuseMount> {
     const ttl = opts.metadataTtlSeconds;
     const Fuse = fuseClass();
     let endSession!: () => void;
@@ -92,6 +93,7 @@ export class FuseMount {
     await new Promise<void>((resolvePromise, reject) => {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
+    pins?.attach(fuse);
     const why = await raiseReadahead(mountpoint);
     if (why) log.debug(`read-ahead of ${mountpoint} stays at the kernel's default (reads of 256 KiB): ${why}`);
     return new FuseMount(mountpoint, log, ended);

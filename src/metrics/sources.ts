@@ -5,6 +5,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { CacheCounts, PrefetchStats } from "../cache/block-cache.js";
 import type { DiskCacheStats } from "../cache/disk/disk-cache.js";
+import type { PinStats } from "../fuse/read-pins.js";
 import type { ListingStats } from "../namespace/namespace.js";
 import type { MountMetrics } from "./metrics.js";
 
@@ -13,6 +14,8 @@ export interface MetricSources {
   disk?: { readonly size: number; readonly capacity: number; readonly stats: DiskCacheStats };
   reader: { readonly stats: { fillBytes: number; diskHits: number } };
   openFiles: () => number;
+  /** Reads the binding answered from pinned memory (they are not among the FUSE operations timed). */
+  pins?: () => PinStats;
   listings?: () => ListingStats;
 }
 
@@ -58,6 +61,12 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
   mirror(r, "som_prefetch_used_bytes_total", "Prefetched bytes a reader then read", [], () => [[{}, mem.stats.used]]);
   mirror(r, "som_prefetch_wasted_bytes_total", "Prefetched bytes evicted before anyone read them", [], () => [[{}, mem.stats.wasted]]);
   gauge(r, "som_open_files", "Files open through the mount", [], () => [[{}, s.openFiles()]]);
+  const pins = s.pins;
+  if (pins) {
+    mirror(r, "som_fuse_pinned_reads_total", "FUSE reads answered by the binding from a file's bytes in memory, without JavaScript (not in som_fuse_operation_duration_seconds)", [], () => [[{}, pins().reads]]);
+    mirror(r, "som_fuse_pinned_read_bytes_total", "Bytes of those reads", [], () => [[{}, pins().bytes]]);
+    gauge(r, "som_fuse_pinned_files", "Open files whose reads the binding answers from memory", [], () => [[{}, pins().pinned]]);
+  }
   const listings = s.listings;
   if (listings) {
     mirror(r, "som_listings_total", "Directory listings made (each may send many list requests)", [], () => [[{}, listings().listings]]);

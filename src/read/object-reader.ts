@@ -136,6 +136,16 @@ export class ObjectReader {
     return t.size <= this.opts.wholeObjectLimit;
   }
 
+  /**
+   * All of a small object when the memory cache holds it (a lookup that
+   * counts as a read of it); undefined otherwise.
+   */
+  wholeInMemory(t: ReadTarget): Buffer[] | undefined {
+    if (!this.isWhole(t)) return undefined;
+    const b = this.cache.get(this.key(t, "all"));
+    return b && b.length === t.size ? partsOf(b) : undefined;
+  }
+
   private key(t: ReadTarget, page: number | string): string {
     return blockKey(t.name, t.generation, page);
   }

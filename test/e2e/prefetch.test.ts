@@ -2,12 +2,13 @@
 // emulator saw: every object fetched once, several requests in flight while
 // a program reads one file after another, and no extra requests for random
 // access. (Speed itself is the benchmark's job.)
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/server.js";
 import { emulatorStats, resetStats, startEmulator } from "../helpers/emulator.js";
-import { sha256File, tempDir, treeHashes, writeRandomFile } from "../helpers/files.js";
+import { sha256, sha256File, tempDir, treeHashes, writeRandomFile } from "../helpers/files.js";
+import { Scrape, metricsUrl } from "../helpers/metrics.js";
 import { TestMount, stopAllMounts } from "../helpers/mount.js";
 import { run } from "../helpers/proc.js";
 
@@ -32,6 +33,16 @@ afterAll(async () => {
   await emu?.close();
 });
 
+/** Release reaches the daemon after close returns: waits a little for the count. */
+async function expectPinnedFiles(m: TestMount, n: number): Promise<void> {
+  const url = metricsUrl(m);
+  for (let i = 0; i < 50; i++) {
+    if ((await Scrape.of(url)).sum("som_fuse_pinned_files") === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect((await Scrape.of(url)).sum("som_fuse_pinned_files")).toBe(n);
+}
+
 describe("prefetch through a mount", () => {
   it("cp -r of a series: each file fetched once, many in flight while cp reads one at a time", async () => {
     const m = await TestMount.start("series", emu.url);
@@ -42,6 +53,52 @@ describe("prefetch through a mount", () => {
     const stats = await emulatorStats(emu.url);
     expect(stats.media).toBe(FILES);
     expect(stats.maxConcurrent).toBeGreaterThanOrEqual(8);
+  });
+
+  it("cp -r: files already in memory when cp opens them are read by the binding itself (pinned reads)", async () => {
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0"]);
+    const dest = join(await tempDir("prefetch-pinned"), "s1");
+    const cp = await run("cp", ["-r", join(m.dir, "s1"), dest]);
+    expect(cp.code, cp.stderr).toBe(0);
+    expect(await treeHashes(dest)).toEqual(await treeHashes(join(seed, "s1")));
+    const s = await Scrape.of(metricsUrl(m));
+    // The series prefetcher has all but the first few files in memory before cp opens them.
+    expect(s.sum("som_fuse_pinned_reads_total")).toBeGreaterThanOrEqual(FILES / 2);
+    expect(s.sum("som_fuse_pinned_read_bytes_total")).toBeGreaterThanOrEqual((FILES / 2) * 256 * 1024);
+    expect(s.sum("som_fuse_pinned_read_bytes_total")).toBeLessThanOrEqual(FILES * 256 * 1024);
+    await expectPinnedFiles(m, 0); // every one released
+  });
+
+  it("a pinned file reads byte for byte after the memory cache has dropped its bytes, and is unpinned on close", async () => {
+    // 8 MiB: a memory cache of 2 MiB, so reading more of the series evicts the first file.
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--cache-size", "8MiB"]);
+    const url = metricsUrl(m);
+    const path = join(m.dir, "s1", "f000.dcm");
+    const src = await readFile(join(seed, "s1", "f000.dcm"));
+    expect(sha256(await readFile(path))).toBe(sha256(src)); // now in memory
+    const fh = await open(path, "r"); // so pinned at open
+    try {
+      await expectPinnedFiles(m, 1);
+      const rest = await run("bash", ["-c", `cat ${join(m.dir, "s1")}/f0[1-3]*.dcm > /dev/null`]);
+      expect(rest.code, rest.stderr).toBe(0);
+      const before = await Scrape.of(url);
+      expect(before.sum("som_cache_evictions_total", { tier: "memory" })).toBeGreaterThan(0);
+      // Drop the kernel's copy too, so the reads below reach the mount.
+      await writeFile("/proc/sys/vm/drop_caches", "1");
+      await resetStats(emu.url);
+      const got = Buffer.alloc(src.length);
+      for (const [at, len] of [[100_000, 5_000], [0, src.length], [src.length - 10, 10]] as const) {
+        const { bytesRead } = await fh.read(got, at, len, at);
+        expect(bytesRead).toBe(len);
+      }
+      expect(sha256(got)).toBe(sha256(src));
+      const after = await Scrape.of(url);
+      expect(after.sum("som_fuse_pinned_reads_total")).toBeGreaterThan(before.sum("som_fuse_pinned_reads_total"));
+      expect((await emulatorStats(emu.url)).media).toBe(0); // from the pinned bytes, not fetched again
+    } finally {
+      await fh.close();
+    }
+    await expectPinnedFiles(m, 0);
   });
 
   it("a viewer's header scan then full read: every file fetched once, the scan prefetches the rest", async () => {
