@@ -128,22 +128,31 @@ export class EmulatorStore {
   /**
    * Adds every file under `dir` as an object named by its relative path. The
    * object's `updated` is the file's mtime, so a reseeded emulator reports the
-   * same times and a mount's mtimes stay stable across restarts.
+   * same times and a mount's mtimes stay stable across restarts. So do the
+   * generations (a disk tier's blocks are keyed by them): files are hashed in
+   * parallel but committed in name order, so files sharing an mtime get the
+   * same generations every time, not in the order their hashes finished.
    */
   async seed(bucketName: string, dir: string): Promise<number> {
     this.createBucket(bucketName);
-    const files = await walk(dir);
+    const files = (await walk(dir)).map((path) => ({ path, name: relative(dir, path).split(sep).join("/") }));
+    files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const facts = new Array<Promise<{ size: number; updated: Date; md5Hash: string; crc32c: string }>>(files.length);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < files.length) {
-        const path = files[next++]!;
-        const st = await stat(path);
-        const { md5Hash, crc32c } = await hashFile(path);
-        const name = relative(dir, path).split(sep).join("/");
-        await this.commit(bucketName, { name, bytes: { kind: "file", path, owned: false }, size: st.size, md5Hash, crc32c, updated: st.mtime, contentType: guessContentType(name) });
+        const i = next++;
+        const path = files[i]!.path;
+        facts[i] = Promise.all([stat(path), hashFile(path)]).then(([st, h]) => ({ size: st.size, updated: st.mtime, ...h }));
+        await facts[i];
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
+    for (let i = 0; i < files.length; i++) {
+      const { path, name } = files[i]!;
+      const f = await facts[i]!;
+      await this.commit(bucketName, { name, bytes: { kind: "file", path, owned: false }, size: f.size, md5Hash: f.md5Hash, crc32c: f.crc32c, updated: f.updated, contentType: guessContentType(name) });
+    }
     return files.length;
   }
 }

@@ -1,8 +1,12 @@
+import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { listObjects } from "../../src/emulator/list.js";
 import { parseRange } from "../../src/emulator/media.js";
 import { BucketTable, type StoredObject } from "../../src/emulator/object-table.js";
 import { parseRoute } from "../../src/emulator/server.js";
+import { EmulatorStore } from "../../src/emulator/store.js";
 import { splitMultipart } from "../../src/emulator/uploads.js";
 
 function table(names: string[]): BucketTable {
@@ -87,5 +91,33 @@ describe("emulator media and uploads", () => {
     expect(parseRoute("/resumable/upload/storage/v1/b/bk/o")).toMatchObject({ kind: "upload", bucket: "bk", collection: true });
     expect(parseRoute("/upload/b/bk/o")).toMatchObject({ kind: "upload", collection: true });
     expect(parseRoute("/nothing")).toBeUndefined();
+  });
+});
+
+describe("emulator seeding", () => {
+  it("gives files that share an mtime the same generations on every start (disk-tier keys survive an emulator restart)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "som-seed-"));
+    const when = new Date("2026-01-02T03:04:05.678Z");
+    // Sizes that make the hashes finish in a different order from the names.
+    const names = Array.from({ length: 24 }, (_, i) => `s/${String(i).padStart(2, "0")}.dcm`);
+    await mkdir(join(dir, "s"));
+    for (const [i, n] of names.entries()) {
+      await writeFile(join(dir, n), Buffer.alloc(((i * 7) % 24) * 64 * 1024 + 1, i));
+      await utimes(join(dir, n), when, when);
+    }
+    const generations = async (): Promise<string[]> => {
+      const store = await EmulatorStore.create();
+      try {
+        await store.seed("b", dir);
+        return names.map((n) => store.bucket("b").get(n)!.generation);
+      } finally {
+        await store.close();
+      }
+    };
+    const first = await generations();
+    expect(new Set(first).size).toBe(names.length); // distinct, though every mtime is the same
+    expect(first).toEqual([...first].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1))); // in name order
+    for (let i = 0; i < 3; i++) expect(await generations()).toEqual(first);
+    await rm(dir, { recursive: true, force: true });
   });
 });
