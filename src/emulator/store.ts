@@ -137,20 +137,18 @@ export class EmulatorStore {
     this.createBucket(bucketName);
     const files = (await walk(dir)).map((path) => ({ path, name: relative(dir, path).split(sep).join("/") }));
     files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const facts = new Array<Promise<{ size: number; updated: Date; md5Hash: string; crc32c: string }>>(files.length);
+    const facts = new Array<{ size: number; updated: Date; md5Hash: string; crc32c: string }>(files.length);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         const i = next++;
-        const path = files[i]!.path;
-        facts[i] = Promise.all([stat(path), hashFile(path)]).then(([st, h]) => ({ size: st.size, updated: st.mtime, ...h }));
-        await facts[i];
+        const [st, h] = await Promise.all([stat(files[i]!.path), hashFile(files[i]!.path)]);
+        facts[i] = { size: st.size, updated: st.mtime, ...h };
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
-    for (let i = 0; i < files.length; i++) {
-      const { path, name } = files[i]!;
-      const f = await facts[i]!;
+    for (const [i, { path, name }] of files.entries()) {
+      const f = facts[i]!;
       await this.commit(bucketName, { name, bytes: { kind: "file", path, owned: false }, size: f.size, md5Hash: f.md5Hash, crc32c: f.crc32c, updated: f.updated, contentType: guessContentType(name) });
     }
     return files.length;
