@@ -5,12 +5,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export DEBIAN_FRONTEND=noninteractive
 
-# libfuse3-dev and pkg-config: the patched FUSE binding (and the bench's C floor) is built
-# against Debian's libfuse 3. Root mounts need no helper; Debian's fuse3 package would remove
-# fuse (fusermount, which operators and the tests use to unmount), so it is not installed.
+# libfuse3-dev and pkg-config: the bench's C floor is built against Debian's libfuse 3; the
+# patched FUSE binding against libfuse 3.17 built from Debian's source (below), with meson and
+# ninja. Root mounts need no helper; Debian's fuse3 package would remove fuse (fusermount,
+# which operators and the tests use to unmount), so it is not installed.
 # openssl and strace: the test of the path to Google (a test CA; every connection the daemon opens).
 # fio and curl: the benchmark (fio jobs through each mount; curl measures the transport limit).
-APT_PACKAGES=(libfuse2 fuse libfuse3-3 libfuse3-dev pkg-config rsync dcmtk rclone openssl strace fio curl)
+APT_PACKAGES=(libfuse2 fuse libfuse3-3 libfuse3-dev pkg-config meson ninja-build rsync dcmtk rclone openssl strace fio curl)
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_apt() {
@@ -56,6 +57,45 @@ ensure_deps() {
   npm run --silent build
 }
 
+# libfuse 3.17 (Debian 13's fuse3 source package, unmodified), built as a static library into
+# .tools/libfuse3 and linked into the binding. Debian 12's libfuse is 3.14, which cannot ask the
+# kernel for passthrough (FUSE_PASSTHROUGH, Linux 6.9): reads of a file the disk tier holds
+# whole go from the kernel straight to the cached file. apt fetches the source from a private
+# source list (the host's apt configuration is left alone) and checks it against Debian's
+# signed index.
+LIBFUSE_SUITE=trixie
+ensure_libfuse() {
+  local dir="$ROOT/.tools/libfuse3"
+  if [[ -f $dir/.som-version && -f $dir/lib/libfuse3.so ]]; then return 0; fi
+  say "building libfuse 3 from Debian's $LIBFUSE_SUITE source"
+  local tmp
+  tmp=$(mktemp -d)
+  mkdir -p "$tmp/apt/lists/partial" "$tmp/apt/sources" "$tmp/src"
+  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$LIBFUSE_SUITE" >"$tmp/apt/sources/debian-src.sources"
+  local aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$tmp/apt/sources" -o "Dir::State::Lists=$tmp/apt/lists"
+    -o APT::Sandbox::User=root -qq)
+  apt-get "${aptopts[@]}" update
+  (cd "$tmp/src" && apt-get "${aptopts[@]}" source --download-only fuse3 >/dev/null)
+  local orig version
+  orig=$(ls "$tmp"/src/fuse3_*.orig.tar.* | grep -v "\.asc$")
+  version=${orig##*/fuse3_}
+  version=${version%.orig.tar.*}
+  [[ $version == 3.1[7-9]* || $version == 3.[2-9]* ]] || { say "Debian $LIBFUSE_SUITE has fuse3 $version; passthrough needs 3.17 or later"; return 1; }
+  tar -xf "$orig" -C "$tmp/src"
+  rm -rf "$dir"
+  if ! (cd "$tmp/src/fuse-$version" &&
+    meson setup build --prefix="$dir" --libdir=lib -Ddefault_library=shared -Dutils=false -Dexamples=false -Dtests=false \
+      -Dinitscriptdir= -Duseroot=false >"$tmp/build.log" 2>&1 &&
+    ninja -C build install >>"$tmp/build.log" 2>&1); then
+    cat "$tmp/build.log" >&2
+    say "building libfuse failed"
+    return 1
+  fi
+  echo "$version" >"$dir/.som-version"
+  rm -rf "$tmp"
+}
+
 # fuse-native with scripts/fuse-native/som.patch (ported to libfuse 3 for
 # reads of up to 1 MiB; readdir with real offsets, so big directories stream;
 # a callback when the FUSE session ends), built with node-gyp into .tools/fuse-native. Rebuilt when the patch or Node changes.
@@ -63,9 +103,9 @@ ensure_fuse_binding() {
   local dir="$ROOT/.tools/fuse-native"
   local patch="$ROOT/scripts/fuse-native/som.patch"
   local stamp
-  stamp=$( (cat "$patch" "$ROOT/node_modules/fuse-native/package.json"; node -p 'process.version') | sha256sum | cut -c1-16)
+  stamp=$( (cat "$patch" "$ROOT/node_modules/fuse-native/package.json" "$ROOT/.tools/libfuse3/.som-version"; node -p 'process.version') | sha256sum | cut -c1-16)
   if [[ -f $dir/build/Release/fuse.node && $(cat "$dir/.som-stamp" 2>/dev/null) == "$stamp" ]]; then return 0; fi
-  say "building the FUSE binding (fuse-native + scripts/fuse-native/som.patch) against Debian's libfuse 3"
+  say "building the FUSE binding (fuse-native + scripts/fuse-native/som.patch) against libfuse $(cat "$ROOT/.tools/libfuse3/.som-version")"
   rm -rf "$dir"
   mkdir -p "$dir"
   cp -r "$ROOT/node_modules/fuse-native/." "$dir/"
@@ -74,7 +114,7 @@ ensure_fuse_binding() {
   local nodedir gypargs=()
   nodedir=$(dirname "$(dirname "$(command -v node)")")
   [[ -f $nodedir/include/node/node_api.h ]] && gypargs+=("--nodedir=$nodedir")
-  if ! (cd "$dir" && "$ROOT/node_modules/.bin/node-gyp" rebuild "${gypargs[@]}" >"$dir/build.log" 2>&1); then
+  if ! (cd "$dir" && PKG_CONFIG_PATH="$ROOT/.tools/libfuse3/lib/pkgconfig" "$ROOT/node_modules/.bin/node-gyp" rebuild "${gypargs[@]}" >"$dir/build.log" 2>&1); then
     cat "$dir/build.log" >&2
     say "building the FUSE binding failed"
     return 1
@@ -109,6 +149,7 @@ datastore_emulator_available() {
 install_apt
 ensure_node
 ensure_deps
+ensure_libfuse
 ensure_fuse_binding
 install_mount_helper
 export PATH="$ROOT/bin:$PATH"

@@ -1,11 +1,13 @@
 // fuse-native 2.2.6 as the project builds it: scripts/fuse-native/som.patch
-// applied, compiled against Debian's libfuse 3 into .tools/fuse-native by the
+// applied, compiled against libfuse 3.17 (built from Debian's source) into .tools/fuse-native by the
 // setup scripts. The patch ports it to libfuse 3 (reads of up to 1 MiB, not
 // 128 KiB; the operations seen here are unchanged), gives readdir real offsets (a directory is served
 // while it is still being listed, and no stat object is built per entry) and
 // a callback when the FUSE session ends (after a lazy unmount, when the last
 // open file closes), and pinned reads: a handle whose bytes are handed over
-// at open has its reads answered by libfuse's thread (see read-pins.ts). These are the project's own declarations of what
+// at open has its reads answered by libfuse's thread (see read-pins.ts), and
+// passthrough: an open answered with a backing file is read by the kernel
+// from that file (see passthrough.ts). These are the project's own declarations of what
 // src/fuse uses; callbacks take a number first — 0 or a negative errno —
 // because fuse-native hangs the caller forever on anything else.
 import { existsSync } from "node:fs";
@@ -56,7 +58,8 @@ export interface FuseOps {
    */
   readdir?(path: string, fd: number, offset: number, plus: boolean,
     cb: (code: number, names?: string[], modes?: number[], nexts?: number[], attrs?: Float64Array) => void): void;
-  open?(path: string, flags: number, cb: (code: number, fd?: number) => void): void;
+  /** `backingId` (patched): the kernel reads this handle from that backing file itself. */
+  open?(path: string, flags: number, cb: (code: number, fd?: number, backingId?: number) => void): void;
   opendir?(path: string, flags: number, cb: (code: number, fd?: number) => void): void;
   read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytesOrErr: number) => void): void;
   release?(path: string, fd: number, cb: Done): void;
@@ -105,6 +108,12 @@ export interface FuseInstance {
   unpin(fd: number): boolean;
   /** [reads answered from pins, their bytes, handles pinned now] */
   pinStats(): number[];
+  /** Whether the kernel agreed to passthrough at init (patched; see passthrough.ts). */
+  passthrough(): boolean;
+  /** A backing id (> 0) for an open fd, or a negative errno; the fd may be closed at once. */
+  backingOpen(fd: number): number;
+  /** 0 or a negative errno. */
+  backingClose(id: number): number;
 }
 
 export interface FuseClass {
@@ -126,7 +135,7 @@ export function fuseClass(): FuseClass {
     throw new BindingMissingError(`the FUSE binding is not built (${BINDING_DIR}); run scripts/setup.sh`);
   }
   const Fuse = createRequire(import.meta.url)(BINDING_DIR) as FuseClass;
-  if (Fuse.SOM_PATCH !== 2) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
+  if (Fuse.SOM_PATCH !== 3) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
   loaded = Fuse;
   return Fuse;
 }
