@@ -4,6 +4,7 @@
 // leaves 5% of its file system free, copes with a full disk, and refuses a
 // second daemon on the same directory.
 import { randomBytes } from "node:crypto";
+import { readSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -64,8 +65,10 @@ describe("DiskCache", () => {
     for (const b of blocks) await c.write(b.key, [b.data]);
     const files = await blockFiles(dir);
     expect(files).toHaveLength(4);
+    // A block file holds the block's bytes alone (its header is an attribute of the file).
     const fileOf = async (key: string): Promise<string> => {
-      for (const f of files) if ((await readFile(f)).includes(Buffer.from(key))) return f;
+      const data = blocks.find((b) => b.key === key)!.data;
+      for (const f of files) if ((await readFile(f)).equals(data)) return f;
       throw new Error(key);
     };
     const flip = await fileOf(blocks[0]!.key);
@@ -79,6 +82,34 @@ describe("DiskCache", () => {
     expect(c.has(blocks[0]!.key)).toBe(false); // dropped, so the next read fetches it again
     expect(await blockFiles(dir)).toHaveLength(1);
     expect(await c.read(blocks[3]!.key, 50_000)).toEqual(blocks[3]!.data);
+  });
+
+  it("hands out a block's descriptor for the kernel only once every page was checked, and never after the file changed", async () => {
+    const dir = await tempDir("disk-verified");
+    const c = await open(dir);
+    opened.push(c);
+    const data = randomBytes(3 * defaultDiskOptions.pageSize + 99);
+    const key = "7\u0000all\u0000ct/001.dcm";
+    await c.write(key, [data]);
+    const [file] = await blockFiles(dir);
+    expect((await readFile(file!)).equals(data)).toBe(true); // the bytes alone: the kernel can read the file as the object
+    expect(c.verifiedFd(key, data.length)).toBeUndefined(); // not checked since opened
+    expect(await c.readRange(key, data.length, 0, defaultDiskOptions.pageSize)).toBeDefined();
+    expect(c.verifiedFd(key, data.length)).toBeUndefined(); // one page checked is not all
+    expect(await c.read(key, data.length)).toEqual(data);
+    const fd = c.verifiedFd(key, data.length);
+    expect(fd).toBeGreaterThan(0);
+    const back = Buffer.alloc(data.length);
+    expect(readSync(fd!, back, 0, back.length, 0)).toBe(data.length);
+    expect(back.equals(data)).toBe(true);
+    expect(c.verifiedFd(key, data.length - 1)).toBeUndefined(); // not the length expected
+    // Changed in place after the check (same inode, new ctime): not handed out, and the next read finds it bad.
+    const f = await readFile(file!);
+    f[10] = f[10]! ^ 1;
+    await writeFile(file!, f);
+    expect(c.verifiedFd(key, data.length)).toBeUndefined();
+    expect(await c.read(key, data.length)).toBeUndefined();
+    expect(c.stats.corrupt).toBe(1);
   });
 
   it("serves a page of an extent after checking only that page, and drops the extent when a page is bad", async () => {

@@ -1,5 +1,7 @@
-// One cached extent on disk: a header that says exactly what the bytes are
-// — whose they are, how long, and a CRC32C for each page — then the bytes.
+// One cached extent on disk: the bytes, and a header that says exactly what
+// they are — whose they are, how long, and a CRC32C for each page. The file
+// holds the bytes alone; the header is its extended attribute user.som.block
+// (header-attr.ts), so a whole small object's file can back a FUSE handle.
 // A page is served only if the header is intact (its own CRC32C), names the
 // key and length the reader expects, and the page's bytes match their
 // CRC32C: a torn write, a flipped bit or a file of another key is fetched
@@ -7,8 +9,9 @@
 // whole small one) keeps the file count low; one CRC per page lets a random
 // page be checked without reading the rest.
 //
+// The header:
 //   "SOMBLOCK"        8 bytes, magic
-//   version           u32 (2)
+//   version           u32 (3; 2 was the header at the start of the file)
 //   key length        u32
 //   data length       u32
 //   page size         u32
@@ -16,11 +19,10 @@
 //   page CRC32Cs      u32 × page count
 //   key               UTF-8 (generation \0 extent \0 object name)
 //   header CRC32C     u32, over everything above
-//   data
 import { crc32c } from "@node-rs/crc32";
 
 const MAGIC = Buffer.from("SOMBLOCK");
-const VERSION = 2;
+const VERSION = 3;
 const FIXED = MAGIC.length + 5 * 4;
 
 export function crcOf(data: Uint8Array, initial = 0): number {
@@ -55,7 +57,7 @@ export class PageCrcs {
   }
 }
 
-/** The header for `data` under `key`; the file is header then data. */
+/** The header for `data` under `key`. */
 export function encodeHeader(key: string, data: readonly Uint8Array[], pageSize: number): Buffer {
   const crcs = new PageCrcs(pageSize);
   for (const part of data) crcs.add(part);
@@ -81,8 +83,6 @@ export function headerOf(key: string, length: number, pageSize: number, crcs: re
 
 /** What a valid header says. */
 export interface BlockHeader {
-  /** Bytes of header; data starts here. */
-  headerLength: number;
   dataLength: number;
   pageSize: number;
   crcs: number[];
@@ -90,12 +90,7 @@ export interface BlockHeader {
 
 export type HeaderCheck = { ok: true; header: BlockHeader } | { ok: false; why: string };
 
-/** Bytes to read to be sure of having the header of an extent of `length` bytes in pages of `pageSize`. */
-export function headerBytesFor(key: string, length: number, pageSize: number): number {
-  return FIXED + Math.ceil(length / pageSize) * 4 + Buffer.byteLength(key) + 4;
-}
-
-/** The header at the start of `head`, if it is exactly the block `key` of `length` bytes and intact. */
+/** The header `head` (a block file's attribute), if it is exactly the block `key` of `length` bytes and intact; the file is `fileSize` bytes. */
 export function decodeHeader(head: Buffer, key: string, length: number, fileSize: number): HeaderCheck {
   if (head.length < FIXED || !head.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, why: "not a block file" };
   if (head.readUInt32LE(8) !== VERSION) return { ok: false, why: `version ${head.readUInt32LE(8)}` };
@@ -110,9 +105,9 @@ export function decodeHeader(head: Buffer, key: string, length: number, fileSize
   if (head.toString("utf8", keyAt, keyAt + keyLength) !== key) return { ok: false, why: "another block's file" };
   if (dataLength !== length) return { ok: false, why: `length ${dataLength}, expected ${length}` };
   if (pageSize === 0 || pages !== Math.ceil(dataLength / pageSize)) return { ok: false, why: "page table" };
-  if (fileSize !== headerLength + dataLength) return { ok: false, why: `file is ${fileSize} bytes, expected ${headerLength + dataLength}` };
+  if (fileSize !== dataLength) return { ok: false, why: `file is ${fileSize} bytes, expected ${dataLength}` };
   const crcs = Array.from({ length: pages }, (_, i) => head.readUInt32LE(FIXED + i * 4));
-  return { ok: true, header: { headerLength, dataLength, pageSize, crcs } };
+  return { ok: true, header: { dataLength, pageSize, crcs } };
 }
 
 /** Whether `data`, read from `offset` (page-aligned) of the extent, matches its pages' CRC32Cs. */

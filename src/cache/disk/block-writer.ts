@@ -1,11 +1,12 @@
 // One block streamed straight to its file as the bytes arrive (the
 // background fill), instead of gathered in memory first: the data goes in
-// after room for the header, 1 MiB at a time, its page CRC32Cs computed on
-// the way; the header goes in last, and the file is renamed into place only
-// when every byte has arrived. A download that fails starts the file over
+// 1 MiB at a time, its page CRC32Cs computed on the way; the header (an
+// attribute of the file, header-attr.ts) goes on last, and the file is
+// renamed into place only when every byte has arrived. A download that fails starts the file over
 // (restart); one given up leaves nothing behind (abort).
 import { open as openFile, rm, type FileHandle } from "node:fs/promises";
-import { headerBytesFor, headerOf, PageCrcs } from "./block-file.js";
+import { headerOf, PageCrcs } from "./block-file.js";
+import { writeHeaderAttr } from "./header-attr.js";
 
 const FLUSH_BYTES = 2 ** 20;
 
@@ -16,9 +17,8 @@ export class BlockWriter {
   private bufferedBytes = 0;
   /** Bytes received (buffered or written). */
   private received = 0;
-  /** Bytes written to the file, after the header. */
+  /** Bytes written to the file. */
   private written = 0;
-  private readonly headerLength: number;
   private settled = false;
 
   /**
@@ -36,12 +36,6 @@ export class BlockWriter {
     private readonly closed: () => boolean,
   ) {
     this.crcs = new PageCrcs(pageSize);
-    this.headerLength = headerBytesFor(key, length, pageSize);
-  }
-
-  /** Size of the file once complete. */
-  get fileSize(): number {
-    return this.headerLength + this.length;
   }
 
   async append(chunk: Buffer): Promise<void> {
@@ -61,7 +55,7 @@ export class BlockWriter {
     const n = this.bufferedBytes;
     this.buffered = [];
     this.bufferedBytes = 0;
-    await this.fh.writev(parts, this.headerLength + this.written);
+    await this.fh.writev(parts, this.written);
     this.written += n;
   }
 
@@ -80,7 +74,7 @@ export class BlockWriter {
     if (this.closed()) throw new Error("disk cache closed");
     await this.flush();
     this.fh ??= await openFile(this.temp, "w");
-    await this.fh.write(headerOf(this.key, this.length, this.pageSize, this.crcs.finish()), 0, undefined, 0);
+    await writeHeaderAttr(this.fh.fd, headerOf(this.key, this.length, this.pageSize, this.crcs.finish()));
     await this.fh.close();
     this.fh = undefined;
     await this.place(this.temp);

@@ -9,7 +9,8 @@
 //   journal    what happened since the index was written: "P <hash> <bytes>",
 //              "D <hash>" (appended after the block file is in place)
 //   clean      present only after a clean shutdown
-//   blocks/ab/cd/<hash>   block files (hash = SHA-256 of the key)
+//   blocks/ab/cd/<hash>   block files (hash = SHA-256 of the key): the bytes
+//              alone, the header in an extended attribute (header-attr.ts)
 //   tmp/       files being written; renamed into blocks/ when complete
 //
 // What survives: a remount reads the index and replays the journal. A crash
@@ -17,19 +18,23 @@
 // block renamed but not yet journaled is adopted by the scan that follows an
 // unclean shutdown). If the index is lost, the blocks directory is scanned.
 // Nothing is trusted blindly: every read is checked, and a bad block is
-// deleted and fetched again.
+// deleted and fetched again. A block whose every page was checked, and whose
+// file has not changed since (same inode, size and ctime), may be handed to
+// the kernel to read itself (verifiedFile, for passthrough).
 //
 // Limits: the blocks take at most --cache-dir-size, and the file system is
 // always left with 5% free; least recently used blocks go first. When the
 // disk is full for other reasons, blocks are simply not written.
 import { createHash } from "node:crypto";
+import { fstatSync, type BigIntStats } from "node:fs";
 import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
 import { printable } from "../../util/printable.js";
-import { decodeHeader, encodeHeader, headerBytesFor, pagesIntact, type BlockHeader } from "./block-file.js";
+import { decodeHeader, encodeHeader, pagesIntact, type BlockHeader } from "./block-file.js";
 import { BlockWriter } from "./block-writer.js";
 import { lockDir } from "./dir-lock.js";
+import { readHeaderAttr, writeHeaderAttr } from "./header-attr.js";
 
 export interface DiskCacheOptions {
   /** The user's --cache-dir (the cache lives in a versioned directory inside it). */
@@ -55,6 +60,12 @@ export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20
 interface OpenBlock {
   fh: FileHandle;
   header: BlockHeader;
+  /** The file as opened: a file with another inode, size or ctime has changed since. */
+  ino: bigint;
+  size: number;
+  ctimeNs: bigint;
+  /** Every page has been read and found intact since it was opened. */
+  verified: boolean;
 }
 
 interface Job {
@@ -104,6 +115,8 @@ export class DiskCache {
   private readonly dirs = new Set<string>();
   /** Open block files by hash, least recently used first. */
   private readonly open = new Map<string, Promise<OpenBlock | string>>();
+  /** The same, once open and checked (and until closed). */
+  private readonly ready = new Map<string, OpenBlock>();
   private closed = false;
   private tempSeq = 0;
   /** Block writers not yet committed or aborted. */
@@ -120,6 +133,7 @@ export class DiskCache {
     const lock = lockDir(join(root, "lock"), `cache directory ${opts.dir}`);
     const cache = new DiskCache(root, opts, lock);
     try {
+      await cache.probeAttributes();
       await cache.load();
     } catch (err) {
       lock.release();
@@ -130,6 +144,20 @@ export class DiskCache {
 
   private path(hash: string): string {
     return join(this.root, "blocks", hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  /** Throws a clear error if the file system cannot keep a block's header (a user extended attribute). */
+  private async probeAttributes(): Promise<void> {
+    const probe = join(this.root, "tmp", `probe.${process.pid}`);
+    const fh = await openFile(probe, "w");
+    try {
+      await writeHeaderAttr(fh.fd, Buffer.from("probe"));
+    } catch {
+      throw new Error(`cache directory ${printable(this.opts.dir)}: its file system keeps no user extended attributes, where the disk tier keeps each block's header (ext4, xfs, btrfs, tmpfs and overlayfs do)`);
+    } finally {
+      await fh.close();
+      await rm(probe, { force: true });
+    }
   }
 
   /** Index, then journal; a full scan after an unclean shutdown or without an index. */
@@ -240,9 +268,10 @@ export class DiskCache {
     const opened = await this.opened(hash, key, length);
     let why = typeof opened === "string" ? opened : undefined;
     if (typeof opened !== "string") {
-      const { bytesRead } = await opened.fh.read(data, 0, data.length, opened.header.headerLength + offset).catch(() => ({ bytesRead: -1 }));
+      const { bytesRead } = await opened.fh.read(data, 0, data.length, offset).catch(() => ({ bytesRead: -1 }));
       if (bytesRead !== data.length) why = "cut short";
       else if (!pagesIntact(opened.header, offset, data)) why = "data checksum";
+      else if (offset === 0 && data.length === length) opened.verified = true;
     }
     if (why === undefined) {
       this.hit(hash, data.length);
@@ -287,28 +316,57 @@ export class DiskCache {
     p = (async (): Promise<OpenBlock | string> => {
       const fh = await openFile(this.path(hash), "r").catch(() => undefined);
       if (!fh) return "file missing";
-      const size = (await fh.stat()).size;
-      const head = Buffer.allocUnsafe(Math.min(size, headerBytesFor(key, length, this.opts.pageSize)));
-      await fh.read(head, 0, head.length, 0);
-      const check = decodeHeader(head, key, length, size);
+      const st = await fh.stat({ bigint: true });
+      const head = await readHeaderAttr(fh.fd);
+      const check = head ? decodeHeader(head, key, length, Number(st.size)) : { ok: false as const, why: "no header attribute" };
       if (!check.ok) {
         await fh.close();
         return check.why;
       }
-      return { fh, header: check.header };
+      return { fh, header: check.header, ino: st.ino, size: Number(st.size), ctimeNs: st.ctimeNs, verified: false };
     })();
     this.open.set(hash, p);
     void p.then((o) => {
-      if (typeof o === "string" && this.open.get(hash) === p) this.open.delete(hash);
+      if (typeof o === "string") {
+        if (this.open.get(hash) === p) this.open.delete(hash);
+      } else if (this.open.get(hash) === p) {
+        this.ready.set(hash, o);
+      }
     });
     if (this.open.size > this.opts.openFiles) void this.closeFile(this.open.keys().next().value!);
     return p;
+  }
+
+  /**
+   * The descriptor of the block `key` (of `length` bytes), open here, for
+   * the kernel to read the file itself — if every page of it has been
+   * checked since it was opened and the file has not changed since (same
+   * size and ctime by fstat: a write to it or a truncation changes them;
+   * the descriptor is the file the check read, whatever was renamed over
+   * its name); otherwise undefined. Synchronous, so the caller can hand the
+   * descriptor to the kernel before anything can close it: fstat of an open
+   * descriptor reads the inode in memory, it does not wait on the disk.
+   */
+  verifiedFd(key: string, length: number): number | undefined {
+    const hash = hashOf(key);
+    const o = this.entries.has(hash) ? this.ready.get(hash) : undefined;
+    if (!o || !o.verified || o.header.dataLength !== length || o.fh.fd < 0) return undefined;
+    let st: BigIntStats;
+    try {
+      st = fstatSync(o.fh.fd, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    if (st.ino !== o.ino || Number(st.size) !== o.size || st.ctimeNs !== o.ctimeNs) return undefined;
+    this.hit(hash, length);
+    return o.fh.fd;
   }
 
   private async closeFile(hash: string): Promise<void> {
     const p = this.open.get(hash);
     if (!p) return;
     this.open.delete(hash);
+    this.ready.delete(hash);
     const o = await p;
     if (typeof o !== "string") await o.fh.close().catch(() => undefined);
   }
@@ -322,7 +380,7 @@ export class DiskCache {
     const hash = hashOf(key);
     if (this.closed || this.entries.has(hash) || this.pending.has(hash)) return undefined;
     this.pending.set(hash, []);
-    const size = headerBytesFor(key, length, this.opts.pageSize) + length;
+    const size = length;
     if (!(await this.makeRoom(size))) {
       this.unpend(hash);
       this.stats.skipped++;
@@ -428,7 +486,7 @@ export class DiskCache {
 
   private async writeJob(job: Job): Promise<void> {
     const header = encodeHeader(job.key, job.parts, this.opts.pageSize);
-    const size = header.length + job.bytes;
+    const size = job.bytes;
     if (!(await this.makeRoom(size))) {
       this.stats.skipped++;
       return;
@@ -437,7 +495,8 @@ export class DiskCache {
     try {
       const fh = await openFile(temp, "w");
       try {
-        await fh.writev([header, ...job.parts]);
+        await fh.writev(job.parts);
+        await writeHeaderAttr(fh.fd, header);
       } finally {
         await fh.close();
       }
