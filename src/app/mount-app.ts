@@ -5,6 +5,7 @@ import { stat } from "node:fs/promises";
 import { LruBlockCache } from "../cache/block-cache.js";
 import { SomFilesystem } from "../fs/filesystem.js";
 import { defaultAdapterOptions, fuseOps } from "../fuse/adapter.js";
+import { Passthrough } from "../fuse/passthrough.js";
 import { ReadPins } from "../fuse/read-pins.js";
 import { FuseMount, prepareMountpoint } from "../fuse/fuse-mount.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
@@ -216,20 +217,24 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
+  const pins = new ReadPins(PINNED_BYTES);
+  // Only the disk tier has files to pass through (see fuse/passthrough.ts).
+  const passthrough = disk ? new Passthrough(log) : undefined;
   registerSources(metrics, {
     memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(),
+    ...(passthrough ? { passthrough: () => passthrough.stats() } : {}),
     ...(layout.listingStats ? { listings: () => layout.listingStats!() } : {}),
   });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
-  const pins = new ReadPins(PINNED_BYTES);
-  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno), pins);
+  const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno),
+    pins, passthrough);
   const mount = await FuseMount.mount(mountpoint, ops, {
     metadataTtlSeconds: cfg.metadataTtlSeconds,
     negativeTtlSeconds: Math.min(cfg.metadataTtlSeconds, NEGATIVE_TTL_SECONDS),
     allowOther: cfg.allowOther,
     fsname: `som:${cfg.bucket}`,
     debug: cfg.debug,
-  }, log, pins);
+  }, log, pins, passthrough);
   const endpoints = await serveEndpoints(cfg, metrics, mountpoint, log).catch((err: unknown) => {
     mount.unmount();
     throw err;

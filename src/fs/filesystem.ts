@@ -259,6 +259,17 @@ export class SomFilesystem {
     return h.target && this.reader.wholeInMemory(h.target);
   }
 
+  /**
+   * The descriptor of the disk-tier file holding all of an open file's
+   * bytes, checked and unchanged since, for the FUSE layer to have the
+   * kernel read it itself (passthrough); undefined otherwise. Valid until
+   * the caller's synchronous code ends.
+   */
+  backingFd(fd: number): number | undefined {
+    const h = this.handles.get(fd);
+    return h?.target ? this.reader.backingFd(h.target) : undefined;
+  }
+
   /** A read found this handle's generation gone: the next open of the path must not pin it again. */
   private replaced(path: string, generation: string): void {
     this.ns.forget(path);

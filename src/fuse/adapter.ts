@@ -12,6 +12,7 @@ import type { Attr, SomFilesystem } from "../fs/filesystem.js";
 import type { Logger } from "../util/log.js";
 import type { FuseOps, FuseStat } from "./binding.js";
 import { ERRNO, errnoOf } from "./errno.js";
+import type { Passthrough } from "./passthrough.js";
 import type { ReadPins } from "./read-pins.js";
 
 export interface AdapterOptions {
@@ -56,8 +57,12 @@ export type OpObserver = (op: string, seconds: number, errno: number) => void;
 /**
  * `pins`: where a file whose whole content is in memory when it is opened
  * is handed to the binding, which then answers its reads itself.
+ * `passthrough`: where a file whose whole content the disk tier holds,
+ * checked, is opened with that file as its backing file, which the kernel
+ * then reads itself (preferred: no copy through the daemon at all).
  */
-export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions, observe?: OpObserver, pins?: ReadPins): FuseOps {
+export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = defaultAdapterOptions, observe?: OpObserver, pins?: ReadPins,
+  passthrough?: Passthrough): FuseOps {
   const recent = new Map<string, number>();
   /** Logs an unexpected failure once per window; repeats go to debug. */
   const logFailure = (what: string, message: string): void => {
@@ -137,15 +142,19 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
       answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch, plus),
         (b) => cb(0, b.names, b.modes, b.nexts, b.attrs && readdirAttrs(b.attrs)), (e) => cb(e), null),
     open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => {
-      // Before the answer: the kernel sends no read of fd until it has it.
-      const parts = pins && fs.residentBytes(fd);
+      // Decided here, with the answer: nothing else runs between the two, so the passthrough
+      // table and the kernel agree on every open, and the disk tier's descriptor is still
+      // open when the binding hands it to the kernel. The kernel sends no read of fd before it.
+      const backing = passthrough ? passthrough.opened(path, fd, passthrough.wants(path) ? fs.backingFd(fd) : undefined) : 0;
+      const parts = !backing && pins && fs.residentBytes(fd);
       if (parts) pins!.pin(fd, parts);
-      cb(0, fd);
+      cb(0, fd, backing);
     }, (e) => cb(e)),
     read: (path, fd, buf, len, pos, cb) =>
       answer(`read ${path} @${pos}+${len}`, () => fs.readInto(fd, pos, len, buf), (n) => cb(n), (e) => cb(e)),
     release: (path, fd, cb) => answer(`release ${path}`, () => {
       pins?.unpin(fd);
+      passthrough?.released(fd);
       fs.release(fd);
     }, () => cb(0), (e) => cb(e)),
     write: (_p, _fd, _b, _l, _pos, cb) => cb(ERRNO.EROFS),

@@ -12,6 +12,7 @@ import type { Logger } from "../util/log.js";
 import { fuseClass, type FuseOps } from "./binding.js";
 import { fuseMountAt } from "./mount-table.js";
 import { MAX_READAHEAD, raiseReadahead } from "./readahead.js";
+import type { Passthrough } from "./passthrough.js";
 import type { ReadPins } from "./read-pins.js";
 import { unmount } from "./unmount.js";
 
@@ -61,7 +62,7 @@ export class FuseMount {
     });
   }
 
-  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger, pins?: ReadPins): Promise<FuseMount> {
+  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger, pins?: ReadPins, passthrough?: Passthrough): Promise<FuseMount> {
     const ttl = opts.metadataTtlSeconds;
     const Fuse = fuseClass();
     let endSession!: () => void;
@@ -75,8 +76,11 @@ export class FuseMount {
       subtype: "som",
       debug: opts.debug && process.env.SOM_FUSE_DEBUG === "1",
       // Objects are immutable per generation: the kernel may keep pages
-      // until an open sees a changed mtime or size (auto_cache).
-      autoCache: true,
+      // until an open sees a changed mtime or size (auto_cache). Not with
+      // passthrough: libfuse marks a re-open FOPEN_KEEP_CACHE after the
+      // open is answered, and the kernel fails a passthrough open so marked
+      // (EIO); re-opens of a file then read from the disk tier's file.
+      autoCache: passthrough === undefined,
       ...(ttl > 0 ? { attrTimeout: ttl, entryTimeout: ttl } : {}),
       onSessionEnd: () => endSession(),
     });
@@ -94,6 +98,7 @@ export class FuseMount {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
     pins?.attach(fuse);
+    passthrough?.attach(fuse);
     const why = await raiseReadahead(mountpoint);
     if (why) log.debug(`read-ahead of ${mountpoint} stays at the kernel's default (reads of 256 KiB): ${why}`);
     return new FuseMount(mountpoint, log, ended);

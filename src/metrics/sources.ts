@@ -5,6 +5,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { CacheCounts, PrefetchStats } from "../cache/block-cache.js";
 import type { DiskCacheStats } from "../cache/disk/disk-cache.js";
+import type { PassthroughStats } from "../fuse/passthrough.js";
 import type { PinStats } from "../fuse/read-pins.js";
 import type { ListingStats } from "../namespace/namespace.js";
 import type { MountMetrics } from "./metrics.js";
@@ -16,6 +17,8 @@ export interface MetricSources {
   openFiles: () => number;
   /** Reads the binding answered from pinned memory (they are not among the FUSE operations timed). */
   pins?: () => PinStats;
+  /** Opens answered with a disk-tier backing file (their reads never reach the daemon). */
+  passthrough?: () => PassthroughStats;
   listings?: () => ListingStats;
 }
 
@@ -66,6 +69,11 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
     mirror(r, "som_fuse_pinned_reads_total", "FUSE reads answered by the binding from a file's bytes in memory, without JavaScript (not in som_fuse_operation_duration_seconds)", [], () => [[{}, pins().reads]]);
     mirror(r, "som_fuse_pinned_read_bytes_total", "Bytes of those reads", [], () => [[{}, pins().bytes]]);
     gauge(r, "som_fuse_pinned_files", "Open files whose reads the binding answers from memory", [], () => [[{}, pins().pinned]]);
+  }
+  const pt = s.passthrough;
+  if (pt) {
+    mirror(r, "som_fuse_passthrough_opens_total", "Opens answered with a disk-tier file the kernel reads itself (passthrough; their reads never reach the daemon)", [], () => [[{}, pt().opens]]);
+    gauge(r, "som_fuse_passthrough_files", "Disk-tier files the kernel reads for open files now (one per file, however many times it is open)", [], () => [[{}, pt().files]]);
   }
   const listings = s.listings;
   if (listings) {

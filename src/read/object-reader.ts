@@ -146,6 +146,19 @@ export class ObjectReader {
     return b && b.length === t.size ? partsOf(b) : undefined;
   }
 
+  /**
+   * The descriptor of a small object's disk-tier file, for the kernel to
+   * read itself (passthrough), when every byte of it has been checked since
+   * the tier opened it and the file is unchanged since (DiskCache.verifiedFd);
+   * undefined otherwise. Valid until the caller's synchronous code ends.
+   */
+  backingFd(t: ReadTarget): number | undefined {
+    if (!this.disk || !this.isWhole(t) || t.size === 0) return undefined;
+    const fd = this.disk.verifiedFd(this.key(t, "all"), t.size);
+    if (fd !== undefined) this.stats.diskHits++;
+    return fd;
+  }
+
   private key(t: ReadTarget, page: number | string): string {
     return blockKey(t.name, t.generation, page);
   }

@@ -14,6 +14,7 @@ import { fuseMountAt } from "../../src/fuse/mount-table.js";
 import { unmount } from "../../src/fuse/unmount.js";
 import { emulatorStats, resetStats, startEmulator } from "../helpers/emulator.js";
 import { sha256File, tempDir, treeHashes, writeRandomFile } from "../helpers/files.js";
+import { Scrape, metricsUrl } from "../helpers/metrics.js";
 import { TestMount, stopAllMounts } from "../helpers/mount.js";
 import { run, waitExit } from "../helpers/proc.js";
 
@@ -256,6 +257,40 @@ describe("the disk tier's limits", () => {
       expect((await run("cp", ["-r", join(b.dir, "ct"), d2])).code).toBe(0);
       expect(await treeHashes(d2)).toEqual(await treeHashes(join(seed, "ct")));
     });
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  it("after a remount, the kernel reads checked files from the disk tier itself (passthrough); a changed one is fetched again", async () => {
+    const cacheDir = await tempDir("disk-tier-passthrough");
+    const a = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
+    const d1 = join(await tempDir("disk-tier-pt"), "ct");
+    expect((await run("cp", ["-r", join(a.dir, "ct"), d1])).code).toBe(0);
+    await a.stop();
+    // A block file holds exactly its object's bytes (the header is an attribute): flip one byte of 017.dcm's.
+    const want = await readFile(join(seed, "ct", "017.dcm"));
+    let changed = "";
+    for (const f of await extentFiles(cacheDir)) if ((await readFile(f)).equals(want)) changed = f;
+    expect(changed).not.toBe("");
+    const bytes = Buffer.from(want);
+    bytes[1234] = bytes[1234]! ^ 0x20;
+    await writeFile(changed, bytes);
+
+    await resetStats(emu.url);
+    const b = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir, "--metrics-port", "0"]);
+    for (const round of [1, 2]) {
+      const d = join(await tempDir("disk-tier-pt"), `ct${round}`);
+      expect((await run("cp", ["-r", join(b.dir, "ct"), d])).code).toBe(0);
+      expect(await treeHashes(d)).toEqual(await treeHashes(join(seed, "ct")));
+    }
+    // Re-opened one after another (libfuse would mark a re-open keep-cache, which the kernel refuses with passthrough).
+    for (let i = 0; i < 3; i++) expect((await readFile(join(b.dir, "ct", "005.dcm"))).equals(await readFile(join(seed, "ct", "005.dcm")))).toBe(true);
+    const s = await Scrape.of(metricsUrl(b));
+    // The prefetcher checks files ahead of cp; the first ones cp opens before that are read the ordinary way.
+    expect(s.sum("som_fuse_passthrough_opens_total")).toBeGreaterThanOrEqual(SERIES);
+    expect(s.sum("som_fuse_passthrough_files")).toBe(0); // every backing file let go on release
+    expect(s.sum("som_disk_cache_corrupt_blocks_total")).toBe(1);
+    expect((await emulatorStats(emu.url)).media).toBe(1); // only the changed file, fetched again
+    await b.stop();
     await rm(cacheDir, { recursive: true, force: true });
   });
 });

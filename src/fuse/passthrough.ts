@@ -1,0 +1,115 @@
+// Passthrough (Linux 6.9+): a file whose whole content the disk tier holds,
+// checked, is opened with a backing file — the tier's own file of its bytes —
+// and the kernel then reads it from that file itself, through the local file
+// system's page cache: no request reaches the daemon for its reads. What is
+// left per file is its open and release, which still come here (the series
+// prefetcher is driven by opens).
+//
+// The kernel's rules, per inode (fs/fuse/iomode.c), which this table keeps:
+// while any handle of a file is open through the page cache (an ordinary
+// open), no open of it may pass through; while one passes through, every
+// other open of it must pass through to the same backing file. Breaking
+// either fails the open with EIO. So each path is in one mode at a time:
+// opens of a path already passing through share its backing id (even if the
+// file they named was not checked: its bytes are the same object's), and a
+// path with an ordinary open gets ordinary opens until all of them are
+// released. The kernel counts a release before telling us of it, so this
+// table never believes in fewer opens than the kernel does.
+//
+// A backing id holds the kernel's own reference to the file: the file may be
+// evicted from the tier (unlinked) meanwhile and still be read; the id is
+// closed when the last handle using it is released.
+import type { Logger } from "../util/log.js";
+
+/** What the binding offers (the patched fuse-native's passthrough, backingOpen, backingClose). */
+export interface BackingTarget {
+  /** Whether the kernel agreed to passthrough at init. */
+  passthrough(): boolean;
+  /** A backing id (> 0) for fd, or a negative errno. */
+  backingOpen(fd: number): number;
+  backingClose(id: number): number;
+}
+
+export interface PassthroughStats {
+  /** Opens answered with a backing file. */
+  opens: number;
+  /** Backing files in use now (one per path passing through). */
+  files: number;
+}
+
+interface Handle {
+  path: string;
+  backed: boolean;
+}
+
+export class Passthrough {
+  private target: BackingTarget | undefined;
+  private readonly backed = new Map<string, { id: number; handles: number }>();
+  /** Handles open through the page cache, by path. */
+  private readonly cached = new Map<string, number>();
+  private readonly handles = new Map<number, Handle>();
+  private opens = 0;
+  private warned = false;
+
+  constructor(private readonly log: Logger) {}
+
+  /** The mounted binding; nothing passes through until then. */
+  attach(target: BackingTarget): void {
+    this.target = target;
+  }
+
+  /** Whether an open of `path` could get a new backing file (so it is worth looking for one). */
+  wants(path: string): boolean {
+    return this.target !== undefined && !this.backed.has(path) && !this.cached.has(path) && this.target.passthrough();
+  }
+
+  /**
+   * Decides how handle `fd` of `path` is opened, just before the open is
+   * answered: the backing id to answer with, or 0 for an ordinary open.
+   * `file` is the descriptor of the checked disk-tier file of its bytes, if
+   * there is one (a backing id takes the kernel's own reference to it).
+   */
+  opened(path: string, fd: number, file?: number): number {
+    let id = 0;
+    const shared = this.backed.get(path);
+    if (shared) {
+      shared.handles++;
+      id = shared.id;
+    } else if (file !== undefined && this.target && !this.cached.has(path)) {
+      const r = this.target.backingOpen(file);
+      if (r > 0) {
+        this.backed.set(path, { id: r, handles: 1 });
+        id = r;
+      } else if (!this.warned) {
+        this.warned = true;
+        this.log.warn(`passthrough: the kernel refused a backing file (errno ${-r}); files are read through the daemon`);
+      }
+    }
+    this.handles.set(fd, { path, backed: id > 0 });
+    if (id > 0) this.opens++;
+    else this.cached.set(path, (this.cached.get(path) ?? 0) + 1);
+    return id;
+  }
+
+  /** When handle `fd` is released (the kernel has already let go of it). */
+  released(fd: number): void {
+    const h = this.handles.get(fd);
+    if (!h) return;
+    this.handles.delete(fd);
+    if (h.backed) {
+      const b = this.backed.get(h.path);
+      if (b && --b.handles === 0) {
+        this.backed.delete(h.path);
+        this.target?.backingClose(b.id);
+      }
+      return;
+    }
+    const n = (this.cached.get(h.path) ?? 1) - 1;
+    if (n > 0) this.cached.set(h.path, n);
+    else this.cached.delete(h.path);
+  }
+
+  stats(): PassthroughStats {
+    return { opens: this.opens, files: this.backed.size };
+  }
+}
