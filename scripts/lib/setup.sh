@@ -57,8 +57,8 @@ ensure_deps() {
   npm run --silent build
 }
 
-# libfuse 3.17 (Debian 13's fuse3 source package, unmodified), built as a static library into
-# .tools/libfuse3 and linked into the binding. Debian 12's libfuse is 3.14, which cannot ask the
+# libfuse 3.17 (Debian 13's fuse3 source package, unmodified), built as a shared library into
+# .tools/libfuse3; the binding links it with that directory as its rpath. Debian 12's libfuse is 3.14, which cannot ask the
 # kernel for passthrough (FUSE_PASSTHROUGH, Linux 6.9): reads of a file the disk tier holds
 # whole go from the kernel straight to the cached file. apt fetches the source from a private
 # source list (the host's apt configuration is left alone) and checks it against Debian's

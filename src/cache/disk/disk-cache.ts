@@ -20,7 +20,7 @@
 // Nothing is trusted blindly: every read is checked, and a bad block is
 // deleted and fetched again. A block whose every page was checked, and whose
 // file has not changed since (same inode, size and ctime), may be handed to
-// the kernel to read itself (verifiedFile, for passthrough).
+// the kernel to read itself (verifiedFd, for passthrough).
 //
 // Limits: the blocks take at most --cache-dir-size, and the file system is
 // always left with 5% free; least recently used blocks go first. When the
@@ -60,9 +60,8 @@ export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20
 interface OpenBlock {
   fh: FileHandle;
   header: BlockHeader;
-  /** The file as opened: a file with another inode, size or ctime has changed since. */
+  /** The file as opened (its size is the header's dataLength): another inode, size or ctime means it has changed since. */
   ino: bigint;
-  size: number;
   ctimeNs: bigint;
   /** Every page has been read and found intact since it was opened. */
   verified: boolean;
@@ -323,7 +322,7 @@ export class DiskCache {
         await fh.close();
         return check.why;
       }
-      return { fh, header: check.header, ino: st.ino, size: Number(st.size), ctimeNs: st.ctimeNs, verified: false };
+      return { fh, header: check.header, ino: st.ino, ctimeNs: st.ctimeNs, verified: false };
     })();
     this.open.set(hash, p);
     void p.then((o) => {
@@ -357,7 +356,7 @@ export class DiskCache {
     } catch {
       return undefined;
     }
-    if (st.ino !== o.ino || Number(st.size) !== o.size || st.ctimeNs !== o.ctimeNs) return undefined;
+    if (st.ino !== o.ino || Number(st.size) !== length || st.ctimeNs !== o.ctimeNs) return undefined;
     this.hit(hash, length);
     return o.fh.fd;
   }

@@ -26,12 +26,12 @@ export function readHeaderAttr(fd: number): Promise<Buffer | undefined> {
   });
 }
 
-/** Stores `header` with the open file fd; rejects if the file system keeps no user attributes. */
+/** Stores `header` with the open file fd; rejects if it cannot (no user attributes on this file system, or no room). */
 export function writeHeaderAttr(fd: number, header: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     fsetxattr().async(fd, NAME, header, header.length, 0, (err: unknown, r: number) => {
       if (err) reject(err instanceof Error ? err : new Error(String(err)));
-      else if (r !== 0) reject(new Error("the cache directory's file system keeps no user extended attributes (user.som.block)"));
+      else if (r !== 0) reject(new Error("cannot set the extended attribute user.som.block"));
       else resolve();
     });
   });
