@@ -200,8 +200,11 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // Prefetching may fill half the cache with bytes nobody has read yet; the
   // other half keeps what readers are using.
   const budget = Math.floor(cache.capacity / 2);
+  // Only the disk tier has files to pass through (see fuse/passthrough.ts).
+  const passthrough = disk ? new Passthrough(log) : undefined;
   const tier = disk && {
     cache: disk,
+    backs: () => passthrough!.active(),
     streamer: new RetryingStreamer(limited, systemClock, log, undefined, onRetry),
     fill: { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)) },
   };
@@ -218,8 +221,6 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
   const pins = new ReadPins(PINNED_BYTES);
-  // Only the disk tier has files to pass through (see fuse/passthrough.ts).
-  const passthrough = disk ? new Passthrough(log) : undefined;
   registerSources(metrics, {
     memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(),
     ...(passthrough ? { passthrough: () => passthrough.stats() } : {}),

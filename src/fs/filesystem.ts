@@ -206,8 +206,11 @@ export class SomFilesystem {
    * ESTALE once, on purpose: the kernel then looks the path up again
    * (LOOKUP_REVAL), takes the new size and mtime, and retries the open —
    * so the next open reads the new object with a size to match.
+   *
+   * `backing`: the caller will ask backingFd for this handle, so a small
+   * object the disk tier holds is checked first, if it was not already.
    */
-  async open(path: string, flags: number): Promise<number> {
+  async open(path: string, flags: number, backing = false): Promise<number> {
     if (flags & WRITE_FLAGS) throw new FsError("EROFS", `read-only filesystem: ${path}`);
     const e = await this.entry(path);
     if (e.kind === "dir") throw new FsError("EISDIR", `is a directory: ${path}`);
@@ -223,6 +226,7 @@ export class SomFilesystem {
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
     this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runBytes: 0 });
     if (target) void this.series?.opened(path);
+    if (target && backing) await this.reader.prepareBacking(target, true);
     return fd;
   }
 

@@ -141,7 +141,7 @@ export function fuseOps(fs: SomFilesystem, log: Logger, opts: AdapterOptions = d
     readdir: (path, _fd, offset, plus, cb) =>
       answer(`readdir ${path} @${offset}`, () => fs.readdir(path, offset, opts.readdirBatch, plus),
         (b) => cb(0, b.names, b.modes, b.nexts, b.attrs && readdirAttrs(b.attrs)), (e) => cb(e), null),
-    open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags), (fd) => {
+    open: (path, flags, cb) => answer(`open ${path}`, () => fs.open(path, flags, passthrough?.wants(path)), (fd) => {
       // Decided here, with the answer: nothing else runs between the two, so the passthrough
       // table and the kernel agree on every open, and the disk tier's descriptor is still
       // open when the binding hands it to the kernel. The kernel sends no read of fd before it.

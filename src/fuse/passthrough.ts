@@ -50,6 +50,8 @@ export class Passthrough {
   private readonly handles = new Map<number, Handle>();
   private opens = 0;
   private warned = false;
+  /** The kernel refused a backing file for lack of privilege (EPERM: it takes CAP_SYS_ADMIN): it always will. */
+  private forbidden = false;
 
   constructor(private readonly log: Logger) {}
 
@@ -58,9 +60,14 @@ export class Passthrough {
     this.target = target;
   }
 
+  /** Whether the kernel takes backing files on this mount. */
+  active(): boolean {
+    return this.target !== undefined && !this.forbidden && this.target.passthrough();
+  }
+
   /** Whether an open of `path` could get a new backing file (so it is worth looking for one). */
   wants(path: string): boolean {
-    return this.target !== undefined && !this.backed.has(path) && !this.cached.has(path) && this.target.passthrough();
+    return this.active() && !this.backed.has(path) && !this.cached.has(path);
   }
 
   /**
@@ -80,9 +87,12 @@ export class Passthrough {
       if (r > 0) {
         this.backed.set(path, { id: r, handles: 1 });
         id = r;
-      } else if (!this.warned) {
-        this.warned = true;
-        this.log.warn(`passthrough: the kernel refused a backing file (errno ${-r}); files are read through the daemon`);
+      } else {
+        if (r === -1) this.forbidden = true;
+        if (!this.warned) {
+          this.warned = true;
+          this.log.warn(`passthrough: the kernel refused a backing file (errno ${-r}${r === -1 ? ": the daemon lacks CAP_SYS_ADMIN" : ""}); files are read through the daemon`);
+        }
       }
     }
     this.handles.set(fd, { path, backed: id > 0 });

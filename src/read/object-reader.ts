@@ -75,6 +75,12 @@ export interface DiskTier {
   cache: DiskCache;
   streamer: RestartableStreamer;
   fill: FillOptions;
+  /**
+   * Whether the kernel reads the tier's files of whole objects itself
+   * (FUSE passthrough): then a series read ahead only has them checked,
+   * ready to back a handle, instead of loaded into memory.
+   */
+  backs?: () => boolean;
 }
 
 export interface ReadTarget extends ObjectSource {
@@ -153,10 +159,27 @@ export class ObjectReader {
    * undefined otherwise. Valid until the caller's synchronous code ends.
    */
   backingFd(t: ReadTarget): number | undefined {
-    if (!this.disk || !this.isWhole(t) || t.size === 0) return undefined;
-    const fd = this.disk.verifiedFd(this.key(t, "all"), t.size);
+    if (!this.canBack(t)) return undefined;
+    const fd = this.disk!.verifiedFd(this.key(t, "all"), t.size);
     if (fd !== undefined) this.stats.diskHits++;
     return fd;
+  }
+
+  /**
+   * Has the disk tier's file of a small object checked whole (on its own
+   * thread, not read in here), so that backingFd can hand it over: whether
+   * it can. `urgent`: an open waits on it.
+   */
+  prepareBacking(t: ReadTarget, urgent: boolean): Promise<boolean> {
+    if (!this.canBack(t)) return Promise.resolve(false);
+    return this.disk!.verify(this.key(t, "all"), t.size, urgent).catch((err: unknown) => {
+      this.log?.debug(`checking ${t.name} on disk failed: ${err instanceof Error ? err.message : String(err)}`);
+      return false;
+    });
+  }
+
+  private canBack(t: ReadTarget): boolean {
+    return this.disk !== undefined && this.isWhole(t) && t.size > 0;
   }
 
   private key(t: ReadTarget, page: number | string): string {
@@ -526,6 +549,12 @@ export class ObjectReader {
   /** Queues a run unless it is queued or present already (true) or over the budget (false). */
   private prefetch(run: Run): boolean {
     const { t } = run;
+    const whole = this.key(t, "all");
+    if (run.first < 0 && this.tier?.backs?.() && this.disk!.has(whole)) {
+      // The kernel will read it from its file: checked ahead, not loaded. One found bad was dropped: fetched.
+      void this.prepareBacking(t, false).then((ok) => ok || this.disk!.has(whole) || this.prefetch(run));
+      return true;
+    }
     const qkey = `${t.generation}\u0000${run.first}\u0000${t.name}`;
     if (this.queued.has(qkey)) return true;
     if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run) || this.allOnDisk(run)) return true;

@@ -112,6 +112,54 @@ describe("DiskCache", () => {
     expect(c.stats.corrupt).toBe(1);
   });
 
+  it("checks a whole block on its own thread for the kernel (verify): intact is handed out, bad is dropped, changed is not trusted", async () => {
+    const dir = await tempDir("disk-verify");
+    const w = await open(dir);
+    const page = defaultDiskOptions.pageSize;
+    const blocks = Array.from({ length: 3 }, (_, i) => ({ key: `8\u0000all\u0000ct/00${i}.dcm`, data: randomBytes(2 * page + 10 * i + 1) }));
+    for (const b of blocks) await w.write(b.key, [b.data]);
+    await w.close();
+    // After a remount nothing has been checked. Flip a byte in the last page of block 1's file.
+    const files = await blockFiles(dir);
+    let bad = "";
+    for (const file of files) if ((await readFile(file)).equals(blocks[1]!.data)) bad = file;
+    expect(bad).not.toBe("");
+    const f = await readFile(bad);
+    f[f.length - 3] = f[f.length - 3]! ^ 0x40;
+    await writeFile(bad, f);
+    const c = await open(dir);
+    opened.push(c);
+    const [good, flipped, other] = blocks as [typeof blocks[0], typeof blocks[0], typeof blocks[0]];
+    // Urgent or queued, all at once: each answered on its own merits.
+    expect(await Promise.all([c.verify(good.key, good.data.length, true), c.verify(flipped.key, flipped.data.length), c.verify(other.key, other.data.length)])).toEqual([true, false, true]);
+    const fd = c.verifiedFd(good.key, good.data.length);
+    expect(fd).toBeGreaterThan(0);
+    const back = Buffer.alloc(good.data.length);
+    expect(readSync(fd!, back, 0, back.length, 0)).toBe(back.length);
+    expect(back.equals(good.data)).toBe(true);
+    expect(c.stats.corrupt).toBe(1);
+    expect(c.has(flipped.key)).toBe(false); // dropped: the reader fetches it again
+    expect(await blockFiles(dir)).toHaveLength(2);
+    expect(await c.verify(flipped.key, flipped.data.length)).toBe(false); // gone, not checked again
+    expect(await c.verify(other.key, other.data.length - 1)).toBe(false); // not the length expected
+    expect(c.verifiedFd(other.key, other.data.length)).toBeGreaterThan(0);
+    // The checks read nothing in here: the only bytes counted served are the two files handed out.
+    expect(c.stats.readBytes).toBe(good.data.length + other.data.length);
+    // A block changed after the tier opened it is not trusted by a check (it may not be the file open
+    // here any more); the next read of it through the open file finds it bad.
+    const late = { key: "8\u0000all\u0000ct/late.dcm", data: randomBytes(2 * page) };
+    await c.write(late.key, [late.data]);
+    expect(await c.readRange(late.key, late.data.length, 0, page)).toEqual(late.data.subarray(0, page)); // opened, page 0 checked
+    const lateFile = (await blockFiles(dir)).find((p) => !files.includes(p))!;
+    const g = await readFile(lateFile);
+    g[page + 5] = g[page + 5]! ^ 1;
+    await writeFile(lateFile, g);
+    expect(await c.verify(late.key, late.data.length)).toBe(false);
+    expect(c.verifiedFd(late.key, late.data.length)).toBeUndefined();
+    expect(await c.read(late.key, late.data.length)).toBeUndefined();
+    expect(c.stats.corrupt).toBe(2);
+  });
+
   it("serves a page of an extent after checking only that page, and drops the extent when a page is bad", async () => {
     const dir = await tempDir("disk-pages");
     const c = await open(dir);
@@ -289,6 +337,47 @@ describe("DiskCache", () => {
     const back = await again.read(`${small[7]!.generation}\u0000all\u0000s/7`, 100_000);
     expect(back?.equals(await store.read("s/7", small[7]!.generation))).toBe(true);
   });
+  it("with passthrough, prefetch only checks what the disk tier holds (nothing into memory); a bad one is fetched again", async () => {
+    const dir = await tempDir("disk-backs");
+    await mkdir(dir, { recursive: true });
+    const log = new MemoryLogger();
+    const store = new MemoryObjectStore("t");
+    const objects = Array.from({ length: 6 }, (_, i) => ({ kind: "object" as const, ...store.put(`ct/${i}`, randomBytes(150_000 + i)), size: 150_000 + i }));
+    const opts = { wholeObjectLimit: 200_000, pageSize: 64 * 1024, maxRequest: 256 * 1024, prefetchConcurrency: 8, prefetchBudget: 32 * 2 ** 20, prefetchInFlightBytes: 8 * 2 ** 20 };
+    const first = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, pageSize: 64 * 1024, log });
+    const writer = new ObjectReader(store, new LruBlockCache(64 * 2 ** 20), opts, log, { cache: first, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions });
+    for (const t of objects) await writer.read(t, 0, t.size);
+    await writer.flushToDisk();
+    await first.close();
+    // Object 4's block gets a flipped byte.
+    for (const f of await blockFiles(dir)) {
+      const b = await readFile(f);
+      if (!b.equals(await store.read("ct/4", objects[4]!.generation))) continue;
+      b[77] = b[77]! ^ 1;
+      await writeFile(f, b);
+    }
+    const disk = await DiskCache.open({ ...defaultDiskOptions, dir, maxBytes: 64 * 2 ** 20, pageSize: 64 * 1024, log });
+    opened.push(disk);
+    const memory = new LruBlockCache(64 * 2 ** 20);
+    const reader = new ObjectReader(store, memory, opts, log, { cache: disk, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions, backs: () => true });
+    for (const t of objects) expect(reader.backingFd(t)).toBeUndefined(); // nothing checked yet
+    for (const t of objects) expect(reader.prefetchHead(t)).toBe(true);
+    await vi.waitFor(() => expect(reader.stats.requests).toBe(1), { timeout: 5000 }); // object 4, fetched again
+    await reader.flushToDisk();
+    expect(objects.filter((t) => reader.backingFd(t) !== undefined).map((t) => t.name)).toEqual(["ct/0", "ct/1", "ct/2", "ct/3", "ct/5"]);
+    expect(disk.stats.corrupt).toBe(1);
+    expect(memory.size).toBe(objects[4]!.size); // only the fetched one came into memory
+    // Written back, it is checked like any other before its file is handed out (an open asks).
+    expect(await reader.prepareBacking(objects[4]!, true)).toBe(true);
+    // What the kernel would read: exactly each object's bytes.
+    for (const t of objects) {
+      const fd = reader.backingFd(t)!;
+      const back = Buffer.alloc(t.size);
+      expect(readSync(fd, back, 0, t.size, 0)).toBe(t.size);
+      expect(back.equals(await store.read(t.name, t.generation)), t.name).toBe(true);
+    }
+  });
+
   it("lets a big object's extents leave the memory cache once they are on disk, and serves them from disk after", async () => {
     const dir = await tempDir("disk-leave");
     await mkdir(dir, { recursive: true });

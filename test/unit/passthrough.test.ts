@@ -74,9 +74,13 @@ describe("Passthrough", () => {
 
   it("falls back to ordinary opens, with one warning, when the kernel refuses a backing file", () => {
     const { pt, kernel, log } = table();
-    kernel.refuse = 1; // EPERM: a daemon without CAP_SYS_ADMIN
+    kernel.refuse = 24; // EMFILE: may pass
     expect(pt.opened("/c", 1, 60)).toBe(0);
+    expect(pt.active()).toBe(true);
+    kernel.refuse = 1; // EPERM: a daemon without CAP_SYS_ADMIN, for good — nothing is prepared for passthrough any more
     expect(pt.opened("/d", 2, 61)).toBe(0);
+    expect(pt.active()).toBe(false);
+    expect(pt.wants("/x")).toBe(false);
     expect(log.lines.filter((l) => l.includes("passthrough"))).toHaveLength(1);
     pt.released(1);
     pt.released(2);

@@ -20,7 +20,8 @@
 // Nothing is trusted blindly: every read is checked, and a bad block is
 // deleted and fetched again. A block whose every page was checked, and whose
 // file has not changed since (same inode, size and ctime), may be handed to
-// the kernel to read itself (verifiedFd, for passthrough).
+// the kernel to read itself (verifiedFd, for passthrough); verify has a
+// whole block checked for that on a thread of its own (block-checker.ts).
 //
 // Limits: the blocks take at most --cache-dir-size, and the file system is
 // always left with 5% free; least recently used blocks go first. When the
@@ -30,8 +31,10 @@ import { fstatSync, type BigIntStats } from "node:fs";
 import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
+import { PriorityLimiter } from "../../util/limiter.js";
 import { printable } from "../../util/printable.js";
 import { decodeHeader, encodeHeader, pagesIntact, type BlockHeader } from "./block-file.js";
+import { BlockChecker } from "./block-checker.js";
 import { BlockWriter } from "./block-writer.js";
 import { lockDir } from "./dir-lock.js";
 import { readHeaderAttr, writeHeaderAttr } from "./header-attr.js";
@@ -65,6 +68,8 @@ interface OpenBlock {
   ctimeNs: bigint;
   /** Every page has been read and found intact since it was opened. */
   verified: boolean;
+  /** A whole check of it on the checker's thread, while one runs (see verify). */
+  checking?: Promise<boolean> | undefined;
 }
 
 interface Job {
@@ -117,6 +122,14 @@ export class DiskCache {
   /** The same, once open and checked (and until closed). */
   private readonly ready = new Map<string, OpenBlock>();
   private closed = false;
+  private readonly checker = new BlockChecker();
+  /**
+   * Checks ahead of a reader (not urgent) running at once: each opens a file
+   * and reads its attribute on the thread pool, where an open that waits
+   * on its own check would otherwise queue behind dozens of them.
+   */
+  private readonly ahead = new PriorityLimiter(4, () => 0);
+  private aheadSeq = 0;
   private tempSeq = 0;
   /** Block writers not yet committed or aborted. */
   private streaming = 0;
@@ -134,6 +147,7 @@ export class DiskCache {
     try {
       await cache.probeAttributes();
       await cache.load();
+      cache.checker.start();
     } catch (err) {
       lock.release();
       throw err;
@@ -359,6 +373,40 @@ export class DiskCache {
     if (st.ino !== o.ino || Number(st.size) !== length || st.ctimeNs !== o.ctimeNs) return undefined;
     this.hit(hash, length);
     return o.fh.fd;
+  }
+
+  /**
+   * Checks the whole block `key` (of `length` bytes) on the checker's thread,
+   * without reading it in here, so that verifiedFd can hand its file to the
+   * kernel: whether it is here, intact, and still the file open here. A bad
+   * block is dropped (and counted), as a read would. `urgent`: a reader
+   * waits on it (it goes before the checks queued ahead of reads).
+   */
+  verify(key: string, length: number, urgent = false): Promise<boolean> {
+    if (!this.entries.has(hashOf(key))) return Promise.resolve(false);
+    if (urgent) return this.verifyNow(key, length, true);
+    return this.ahead.run({ tier: 1, seq: this.aheadSeq++, key: "" }, () => this.verifyNow(key, length, false));
+  }
+
+  private async verifyNow(key: string, length: number, urgent: boolean): Promise<boolean> {
+    const hash = hashOf(key);
+    if (!this.entries.has(hash)) return false;
+    const o = await this.opened(hash, key, length);
+    if (typeof o === "string") {
+      await this.bad(hash, key, o);
+      return false;
+    }
+    if (o.header.dataLength !== length) return false;
+    if (o.verified) return true;
+    o.checking ??= this.checker.check({ path: this.path(hash), length, pageSize: o.header.pageSize, crcs: o.header.crcs }, urgent).then(async (r) => {
+      o.checking = undefined;
+      // The thread opened the file by name: only a check of the very file open here, unchanged, counts.
+      const same = r.ino === o.ino && r.ctimeNs === o.ctimeNs;
+      if (r.ok && same) o.verified = true;
+      else if (!r.ok && same) await this.bad(hash, key, r.why);
+      return o.verified;
+    });
+    return o.checking;
   }
 
   private async closeFile(hash: string): Promise<void> {
@@ -621,6 +669,7 @@ export class DiskCache {
         setTimeout(r, 100);
       });
     }
+    await this.checker.close();
     for (const h of [...this.open.keys()]) await this.closeFile(h);
     await this.compact();
     if (this.streaming === 0) await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
