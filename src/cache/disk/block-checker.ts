@@ -1,25 +1,35 @@
 // Checks whole block files on a thread of their own (check-worker.ts). A
 // block is checked whole before its file may back a FUSE handle
-// (passthrough); done on the event loop, the reads and CRCs of a series
-// read ahead (~100 MB for 200 slices) delayed every FUSE answer behind
-// them: opens of a cp -r waited ~0.25 ms each for the loop. Here the loop
-// only posts a message and takes the answer.
+// (passthrough). Done on the event loop — open, header attribute, ~0.5 MB
+// of reads and CRCs per slice — a series read ahead delayed every FUSE
+// answer behind it: the opens of a cp -r waited ~0.25 ms each for the loop.
+// Here the loop posts one message per file and takes the open descriptor
+// back.
 //
 // Checks a reader waits on (an open) go before those queued ahead of it (a
-// prefetch). Two are handed to the thread at a time, so it never idles
-// between them and an urgent one waits for at most one other.
+// prefetch). Four are handed to the thread at a time, so it never idles
+// between them and an urgent one waits for at most a few others.
+import { close } from "node:fs";
 import { Worker } from "node:worker_threads";
 import type { CheckReply, CheckRequest, CheckResult } from "./check-worker.js";
 
+type Check = Omit<Extract<CheckRequest, { op: "check" }>, "op" | "id">;
+
 interface Job {
-  request: Omit<CheckRequest, "id">;
+  request: Check;
   resolve: (r: CheckResult) => void;
 }
 
 const IN_FLIGHT = 4;
 
-/** The thread's module: check-worker.js beside this one when built, check-worker.ts when run from source (tests). */
-const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./check-worker.ts" : "./check-worker.js", import.meta.url);
+/**
+ * Node starts a worker from a JavaScript file: the compiled one, also when
+ * this module runs from source (vitest) — so tests need a current build,
+ * which scripts/test.sh makes first.
+ */
+const workerUrl = import.meta.url.endsWith(".ts")
+  ? new URL("../../../dist/cache/disk/check-worker.js", import.meta.url)
+  : new URL("./check-worker.js", import.meta.url);
 
 export class BlockChecker {
   private worker: Worker | undefined;
@@ -33,9 +43,9 @@ export class BlockChecker {
     if (!this.closed) this.thread();
   }
 
-  /** The file at `path` checked against `crcs` (one per pageSize page of `length` bytes). */
-  check(request: Omit<CheckRequest, "id">, urgent = false): Promise<CheckResult> {
-    if (this.closed) return Promise.resolve({ ok: false, why: "checker closed" });
+  /** The block file at `request.path` checked as `key` of `length` bytes; a good one's descriptor is the caller's to close. */
+  check(request: Check, urgent = false): Promise<CheckResult> {
+    if (this.closed) return Promise.resolve({ ok: false, why: "checker closed", bad: false });
     return new Promise((resolve) => {
       const job = { request, resolve };
       if (urgent) this.queue.unshift(job);
@@ -44,12 +54,22 @@ export class BlockChecker {
     });
   }
 
+  /** Closes descriptors checks handed out, on the thread (the event loop makes no file calls for them). */
+  closeFds(fds: number[]): void {
+    if (fds.length === 0) return;
+    if (this.closed) {
+      for (const fd of fds) close(fd, () => undefined);
+      return;
+    }
+    this.thread().postMessage({ op: "close", fds } satisfies CheckRequest);
+  }
+
   private pump(): void {
     while (this.sent.size < IN_FLIGHT && this.queue.length > 0) {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       this.sent.set(id, job);
-      this.thread().postMessage({ ...job.request, id } satisfies CheckRequest);
+      this.thread().postMessage({ op: "check", id, ...job.request } satisfies CheckRequest);
     }
   }
 
@@ -63,11 +83,11 @@ export class BlockChecker {
       job?.resolve(r);
       this.pump();
     });
-    // A thread that died fails what it held; the next check starts another.
+    // A thread that died fails what it held (not as bad blocks); the next check starts another.
     const lost = (why: string): void => {
       if (this.worker !== w) return;
       this.worker = undefined;
-      for (const job of this.sent.values()) job.resolve({ ok: false, why });
+      for (const job of this.sent.values()) job.resolve({ ok: false, why, bad: false });
       this.sent.clear();
       if (!this.closed) this.pump();
     };
@@ -79,7 +99,7 @@ export class BlockChecker {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.resolve({ ok: false, why: "checker closed" });
+    for (const job of this.queue.splice(0)) job.resolve({ ok: false, why: "checker closed", bad: false });
     const w = this.worker;
     if (w) await w.terminate();
   }

@@ -1,60 +1,76 @@
-// The block checker's thread (block-checker.ts): reads a block file whole
-// and compares each page with the CRC32C its header gave. Blocking reads
-// are fine here — this thread serves nothing else — and they keep the CRC
-// work off the daemon's event loop, which answers FUSE. Loaded by Node as is
-// (also from source, by type stripping), so: erasable syntax only, and no
-// imports of the project's own modules.
-import { crc32c } from "@node-rs/crc32";
+// The block checker's thread (block-checker.ts). For a block the daemon
+// wants to hand to the kernel (passthrough), it opens the file, reads its
+// header attribute, reads all of its bytes and compares each page with the
+// CRC32C the header gives; a good file's descriptor is handed back open, so
+// the daemon's event loop, which answers FUSE, makes no call of its own for
+// it. Blocking calls are right here: this thread serves nothing else.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
+import { crcOf, decodeHeader } from "./block-file.js";
+import { readHeaderAttrSync } from "./header-attr.js";
 
-export interface CheckRequest {
-  id: number;
-  path: string;
-  length: number;
-  pageSize: number;
-  crcs: number[];
-}
+export type CheckRequest =
+  | { op: "check"; id: number; path: string; key: string; length: number }
+  /** Descriptors the daemon is done with (it opened none of them itself). */
+  | { op: "close"; fds: number[] };
 
-/** ino/ctimeNs: the file the check read, so the caller can tell it is the one it has open. */
+/**
+ * ok: the open descriptor of the file as checked, with its inode and ctime
+ * (a later fstat that differs means it changed since). Not ok: `bad` when
+ * the file is there and wrong (or missing, or unreadable) — the block must
+ * go; not bad when it merely changed while it was read.
+ */
 export type CheckResult =
-  | { ok: true; ino: bigint; ctimeNs: bigint }
-  | { ok: false; why: string; ino?: bigint; ctimeNs?: bigint };
+  | { ok: true; fd: number; ino: bigint; ctimeNs: bigint }
+  | { ok: false; why: string; bad: boolean };
 
 export type CheckReply = CheckResult & { id: number };
 
-function check(r: CheckRequest, buf: Buffer): CheckReply {
+function check(r: { path: string; key: string; length: number }, buf: { b: Buffer }): CheckResult {
   let fd: number;
   try {
     fd = openSync(r.path, "r");
   } catch {
-    return { id: r.id, ok: false, why: "file missing" };
+    return { ok: false, why: "file missing", bad: true };
   }
+  let keep = false;
   try {
     const st = fstatSync(fd, { bigint: true });
-    const id = { id: r.id, ino: st.ino, ctimeNs: st.ctimeNs };
-    if (Number(st.size) !== r.length) return { ...id, ok: false, why: `file is ${st.size} bytes, expected ${r.length}` };
-    for (let page = 0, at = 0; at < r.length; page++, at += r.pageSize) {
-      const n = Math.min(r.pageSize, r.length - at);
-      if (readSync(fd, buf, 0, n, at) !== n) return { ...id, ok: false, why: "cut short" };
-      if (crc32c(buf.subarray(0, n)) >>> 0 !== r.crcs[page]) return { ...id, ok: false, why: "data checksum" };
+    const head = readHeaderAttrSync(fd);
+    const h = head ? decodeHeader(head, r.key, r.length, Number(st.size)) : { ok: false as const, why: "no header attribute" };
+    if (!h.ok) return { ok: false, why: h.why, bad: true };
+    const { pageSize, crcs } = h.header;
+    if (buf.b.length < pageSize) buf.b = Buffer.allocUnsafe(pageSize);
+    for (let page = 0, at = 0; at < r.length; page++, at += pageSize) {
+      const n = Math.min(pageSize, r.length - at);
+      if (readSync(fd, buf.b, 0, n, at) !== n) return { ok: false, why: "cut short", bad: true };
+      if (crcOf(buf.b.subarray(0, n)) !== crcs[page]) return { ok: false, why: "data checksum", bad: true };
     }
-    // Changed while it was read: what was read says nothing of the file now.
     const after = fstatSync(fd, { bigint: true });
-    if (after.ctimeNs !== st.ctimeNs || after.size !== st.size) return { id: r.id, ok: false, why: "changed while checked" };
-    return { ...id, ok: true };
+    if (after.ctimeNs !== st.ctimeNs || after.size !== st.size) return { ok: false, why: "changed while checked", bad: false };
+    keep = true;
+    return { ok: true, fd, ino: st.ino, ctimeNs: st.ctimeNs };
   } catch (err) {
-    return { id: r.id, ok: false, why: `read failed: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, why: `read failed: ${err instanceof Error ? err.message : String(err)}`, bad: true };
   } finally {
-    closeSync(fd);
+    if (!keep) closeSync(fd);
   }
 }
 
 if (parentPort) {
   const port = parentPort;
-  let buf = Buffer.alloc(0);
+  const buf = { b: Buffer.alloc(0) };
   port.on("message", (r: CheckRequest) => {
-    if (buf.length < r.pageSize) buf = Buffer.allocUnsafe(r.pageSize);
-    port.postMessage(check(r, buf));
+    if (r.op === "close") {
+      for (const fd of r.fds) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed: nothing to do
+        }
+      }
+      return;
+    }
+    port.postMessage({ ...check(r, buf), id: r.id } satisfies CheckReply);
   });
 }

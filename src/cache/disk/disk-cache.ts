@@ -26,8 +26,7 @@
 // Limits: the blocks take at most --cache-dir-size, and the file system is
 // always left with 5% free; least recently used blocks go first. When the
 // disk is full for other reasons, blocks are simply not written.
-import { createHash } from "node:crypto";
-import { fstatSync, type BigIntStats } from "node:fs";
+import { hash as digest } from "node:crypto";
 import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
@@ -36,6 +35,7 @@ import { printable } from "../../util/printable.js";
 import { decodeHeader, encodeHeader, pagesIntact, type BlockHeader } from "./block-file.js";
 import { BlockChecker } from "./block-checker.js";
 import { BlockWriter } from "./block-writer.js";
+import { CheckedBlocks } from "./checked-blocks.js";
 import { lockDir } from "./dir-lock.js";
 import { readHeaderAttr, writeHeaderAttr } from "./header-attr.js";
 
@@ -54,22 +54,22 @@ export interface DiskCacheOptions {
   pageSize: number;
   /** Block files kept open for reading. */
   openFiles: number;
+  /** Block files kept open checked for passthrough (see checked-blocks.ts). */
+  checkedFiles: number;
   log: Logger;
 }
 
-export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20, writers: 4, pageSize: 256 * 2 ** 10, openFiles: 128 };
+/**
+ * 1024 checked files: a series of that many slices stays ready to pass
+ * through between re-reads (each holds a descriptor; Node raises the soft
+ * descriptor limit to the hard one, 2^19 under systemd).
+ */
+export const defaultDiskOptions = { minFreeShare: 0.05, queueBytes: 32 * 2 ** 20, writers: 4, pageSize: 256 * 2 ** 10, openFiles: 128, checkedFiles: 1024 };
 
 /** An open block file and what its (checked) header says. */
 interface OpenBlock {
   fh: FileHandle;
   header: BlockHeader;
-  /** The file as opened (its size is the header's dataLength): another inode, size or ctime means it has changed since. */
-  ino: bigint;
-  ctimeNs: bigint;
-  /** Every page has been read and found intact since it was opened. */
-  verified: boolean;
-  /** A whole check of it on the checker's thread, while one runs (see verify). */
-  checking?: Promise<boolean> | undefined;
 }
 
 interface Job {
@@ -92,7 +92,7 @@ export interface DiskCacheStats {
   writtenBytes: number;
 }
 
-const hashOf = (key: string): string => createHash("sha256").update(key).digest("hex");
+const hashOf = (key: string): string => digest("sha256", key);
 
 export class DiskCache {
   /** hash -> file bytes; Map order is recency, least recent first. */
@@ -119,10 +119,10 @@ export class DiskCache {
   private readonly dirs = new Set<string>();
   /** Open block files by hash, least recently used first. */
   private readonly open = new Map<string, Promise<OpenBlock | string>>();
-  /** The same, once open and checked (and until closed). */
-  private readonly ready = new Map<string, OpenBlock>();
   private closed = false;
   private readonly checker = new BlockChecker();
+  /** Block files checked whole for passthrough, open (verify, verifiedFd). */
+  private readonly checked: CheckedBlocks;
   /**
    * Checks ahead of a reader (not urgent) running at once: each opens a file
    * and reads its attribute on the thread pool, where an open that waits
@@ -135,7 +135,9 @@ export class DiskCache {
   private streaming = 0;
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
 
-  private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {}
+  private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {
+    this.checked = new CheckedBlocks(this.checker, opts.checkedFiles);
+  }
 
   /** Opens (creating) the cache directory; throws DirLockedError if another daemon has it. */
   static async open(opts: DiskCacheOptions): Promise<DiskCache> {
@@ -284,7 +286,6 @@ export class DiskCache {
       const { bytesRead } = await opened.fh.read(data, 0, data.length, offset).catch(() => ({ bytesRead: -1 }));
       if (bytesRead !== data.length) why = "cut short";
       else if (!pagesIntact(opened.header, offset, data)) why = "data checksum";
-      else if (offset === 0 && data.length === length) opened.verified = true;
     }
     if (why === undefined) {
       this.hit(hash, data.length);
@@ -329,91 +330,64 @@ export class DiskCache {
     p = (async (): Promise<OpenBlock | string> => {
       const fh = await openFile(this.path(hash), "r").catch(() => undefined);
       if (!fh) return "file missing";
-      const st = await fh.stat({ bigint: true });
+      const st = await fh.stat();
       const head = await readHeaderAttr(fh.fd);
-      const check = head ? decodeHeader(head, key, length, Number(st.size)) : { ok: false as const, why: "no header attribute" };
+      const check = head ? decodeHeader(head, key, length, st.size) : { ok: false as const, why: "no header attribute" };
       if (!check.ok) {
         await fh.close();
         return check.why;
       }
-      return { fh, header: check.header, ino: st.ino, ctimeNs: st.ctimeNs, verified: false };
+      return { fh, header: check.header };
     })();
     this.open.set(hash, p);
     void p.then((o) => {
-      if (typeof o === "string") {
-        if (this.open.get(hash) === p) this.open.delete(hash);
-      } else if (this.open.get(hash) === p) {
-        this.ready.set(hash, o);
-      }
+      if (typeof o === "string" && this.open.get(hash) === p) this.open.delete(hash);
     });
     if (this.open.size > this.opts.openFiles) void this.closeFile(this.open.keys().next().value!);
     return p;
   }
 
   /**
-   * The descriptor of the block `key` (of `length` bytes), open here, for
-   * the kernel to read the file itself — if every page of it has been
-   * checked since it was opened and the file has not changed since (same
-   * size and ctime by fstat: a write to it or a truncation changes them;
-   * the descriptor is the file the check read, whatever was renamed over
-   * its name); otherwise undefined. Synchronous, so the caller can hand the
-   * descriptor to the kernel before anything can close it: fstat of an open
-   * descriptor reads the inode in memory, it does not wait on the disk.
+   * The descriptor of the block `key` (of `length` bytes), for the kernel to
+   * read the file itself: if verify found it whole and intact and the file
+   * has not changed since (checked-blocks.ts); otherwise undefined.
+   * Synchronous, so the caller hands it over before anything can close it.
    */
   verifiedFd(key: string, length: number): number | undefined {
     const hash = hashOf(key);
-    const o = this.entries.has(hash) ? this.ready.get(hash) : undefined;
-    if (!o || !o.verified || o.header.dataLength !== length || o.fh.fd < 0) return undefined;
-    let st: BigIntStats;
-    try {
-      st = fstatSync(o.fh.fd, { bigint: true });
-    } catch {
-      return undefined;
-    }
-    if (st.ino !== o.ino || Number(st.size) !== length || st.ctimeNs !== o.ctimeNs) return undefined;
-    this.hit(hash, length);
-    return o.fh.fd;
+    if (!this.entries.has(hash)) return undefined;
+    const fd = this.checked.fd(hash, length);
+    if (fd !== undefined) this.hit(hash, length);
+    return fd;
   }
 
   /**
-   * Checks the whole block `key` (of `length` bytes) on the checker's thread,
-   * without reading it in here, so that verifiedFd can hand its file to the
-   * kernel: whether it is here, intact, and still the file open here. A bad
-   * block is dropped (and counted), as a read would. `urgent`: a reader
-   * waits on it (it goes before the checks queued ahead of reads).
+   * Checks the whole block `key` (of `length` bytes) on the checker's
+   * thread, without reading it in here, so that verifiedFd can hand its file
+   * to the kernel: whether it can. A bad block is dropped (and counted), as
+   * a read would. `urgent`: a reader waits on it (it goes before checks
+   * queued ahead of readers, which run at most 4 at a time).
    */
   verify(key: string, length: number, urgent = false): Promise<boolean> {
-    if (!this.entries.has(hashOf(key))) return Promise.resolve(false);
-    if (urgent) return this.verifyNow(key, length, true);
-    return this.ahead.run({ tier: 1, seq: this.aheadSeq++, key: "" }, () => this.verifyNow(key, length, false));
+    const hash = hashOf(key);
+    if (!this.entries.has(hash)) return Promise.resolve(false);
+    if (this.checked.fd(hash, length) !== undefined) return Promise.resolve(true);
+    if (urgent) return this.verifyNow(hash, key, length, true);
+    return this.ahead.run({ tier: 1, seq: this.aheadSeq++, key: "" }, () => this.verifyNow(hash, key, length, false));
   }
 
-  private async verifyNow(key: string, length: number, urgent: boolean): Promise<boolean> {
-    const hash = hashOf(key);
+  private async verifyNow(hash: string, key: string, length: number, urgent: boolean): Promise<boolean> {
     if (!this.entries.has(hash)) return false;
-    const o = await this.opened(hash, key, length);
-    if (typeof o === "string") {
-      await this.bad(hash, key, o);
-      return false;
-    }
-    if (o.header.dataLength !== length) return false;
-    if (o.verified) return true;
-    o.checking ??= this.checker.check({ path: this.path(hash), length, pageSize: o.header.pageSize, crcs: o.header.crcs }, urgent).then(async (r) => {
-      o.checking = undefined;
-      // The thread opened the file by name: only a check of the very file open here, unchanged, counts.
-      const same = r.ino === o.ino && r.ctimeNs === o.ctimeNs;
-      if (r.ok && same) o.verified = true;
-      else if (!r.ok && same) await this.bad(hash, key, r.why);
-      return o.verified;
-    });
-    return o.checking;
+    if (this.checked.fd(hash, length) !== undefined) return true;
+    const r = await this.checked.check(hash, this.path(hash), key, length, urgent);
+    if (!r.ok && r.bad) await this.bad(hash, key, r.why);
+    return r.ok;
   }
 
   private async closeFile(hash: string): Promise<void> {
     const p = this.open.get(hash);
     if (!p) return;
     this.open.delete(hash);
-    this.ready.delete(hash);
     const o = await p;
     if (typeof o !== "string") await o.fh.close().catch(() => undefined);
   }
@@ -611,6 +585,7 @@ export class DiskCache {
 
   private async remove(hash: string): Promise<void> {
     this.drop(hash);
+    this.checked.forget(hash);
     await this.closeFile(hash);
     await rm(this.path(hash), { force: true });
     await this.journal(`D ${hash}\n`);
@@ -670,6 +645,7 @@ export class DiskCache {
       });
     }
     await this.checker.close();
+    this.checked.closeAll();
     for (const h of [...this.open.keys()]) await this.closeFile(h);
     await this.compact();
     if (this.streaming === 0) await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);

@@ -5,7 +5,7 @@
 // attribute is set on the temporary file before it is renamed into place, so
 // a block file is never in place without its header. Node has no xattr
 // calls: koffi calls libc's, on its own threads (.async), so the event loop
-// never waits on the disk.
+// never waits on the disk (the block checker's thread calls it directly).
 import type { KoffiFunc } from "koffi";
 import { libcFunction } from "../../util/libc.js";
 
@@ -24,6 +24,13 @@ export function readHeaderAttr(fd: number): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     fgetxattr().async(fd, NAME, buf, buf.length, (err: unknown, n: number) => resolve(err || n <= 0 ? undefined : buf.subarray(0, n)));
   });
+}
+
+/** readHeaderAttr, blocking: for the block checker's own thread (check-worker.ts), which serves nothing else. */
+export function readHeaderAttrSync(fd: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(MAX_HEADER);
+  const n = fgetxattr()(fd, NAME, buf, buf.length);
+  return n > 0 ? buf.subarray(0, n) : undefined;
 }
 
 /** Stores `header` with the open file fd; rejects if it cannot (no user attributes on this file system, or no room). */
