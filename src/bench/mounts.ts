@@ -58,15 +58,20 @@ export async function rcloneMount(emulator: EmulatorProcess, bucket: string, ext
  * FUSE's own cost, with som's mount options and read-ahead and no
  * JavaScript. Built here with cc against libfuse 3, as som's binding is.
  */
-export async function floorMount(source: string): Promise<BenchMount> {
+export async function floorMount(source: string, opts: { passthrough?: boolean } = {}): Promise<BenchMount> {
   const work = await scratch("fuse-floor");
   const bin = join(work, "fuse-floor");
-  const flags = (await runTimed("pkg-config", ["--cflags", "--libs", "fuse3"])).stdout.trim().split(/\s+/);
-  await runTimed("cc", ["-O2", "-D_FILE_OFFSET_BITS=64", join(ROOT, "scripts/bench/fuse-floor.c"), "-o", bin, ...flags]);
+  // The passthrough floor needs libfuse 3.17, the one setup builds for som's binding (Debian 12 has 3.14).
+  const libfuse = join(ROOT, ".tools/libfuse3/lib");
+  const env: Record<string, string> = opts.passthrough ? { PKG_CONFIG_PATH: join(libfuse, "pkgconfig") } : {};
+  const flags = (await runTimed("pkg-config", ["--cflags", "--libs", "fuse3"], env)).stdout.trim().split(/\s+/);
+  const extra = opts.passthrough ? ["-DFLOOR_PASSTHROUGH", `-Wl,-rpath,${libfuse}`] : [];
+  await runTimed("cc", ["-O2", "-D_FILE_OFFSET_BITS=64", ...extra, join(ROOT, "scripts/bench/fuse-floor.c"), "-o", bin, ...flags]);
   const dir = join(work, "mnt");
   await mkdir(dir);
-  const opts = "ro,auto_cache,attr_timeout=60,entry_timeout=60";
-  const child = spawn(bin, [source, dir, "-f", "-o", opts], { stdio: ["ignore", "ignore", "pipe"] });
+  // No auto_cache with passthrough: it marks re-opens keep-cache, which the kernel refuses for them (as for som).
+  const mountOpts = `ro,attr_timeout=60,entry_timeout=60${opts.passthrough ? "" : ",auto_cache"}`;
+  const child = spawn(bin, [source, dir, "-f", "-o", mountOpts], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   await waitMounted(dir, child, () => err);

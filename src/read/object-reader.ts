@@ -549,10 +549,9 @@ export class ObjectReader {
   /** Queues a run unless it is queued or present already (true) or over the budget (false). */
   private prefetch(run: Run): boolean {
     const { t } = run;
-    const whole = this.key(t, "all");
-    if (run.first < 0 && this.tier?.backs?.() && this.disk!.has(whole)) {
+    if (run.first < 0 && this.tier?.backs?.() && this.disk!.has(this.key(t, "all"))) {
       // The kernel will read it from its file: checked ahead, not loaded. One found bad was dropped: fetched.
-      void this.prepareBacking(t, false).then((ok) => ok || this.disk!.has(whole) || this.prefetch(run));
+      void this.prepareBacking(t, false).then((ok) => ok || this.disk!.has(this.key(t, "all")) || this.prefetch(run));
       return true;
     }
     const qkey = `${t.generation}\u0000${run.first}\u0000${t.name}`;
