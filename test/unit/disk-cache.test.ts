@@ -155,6 +155,21 @@ describe("DiskCache", () => {
     expect(c.stats.corrupt).toBe(2);
   });
 
+  it("checks what a reader waits on first, even when it was asked for ahead of it", async () => {
+    const dir = await tempDir("disk-hurry");
+    const c = await open(dir);
+    opened.push(c);
+    const blocks = Array.from({ length: 30 }, (_, i) => ({ key: `9\u0000all\u0000s/${i}`, data: randomBytes(300_000) }));
+    for (const b of blocks) await c.write(b.key, [b.data]);
+    const order: number[] = [];
+    // 30 checks asked ahead (the thread takes four at a time), then a reader waits on the last one.
+    const ahead = blocks.map((b, i) => c.verify(b.key, b.data.length).then((ok) => (order.push(i), ok)));
+    const waited = c.verify(blocks[29]!.key, blocks[29]!.data.length, true);
+    expect(await waited).toBe(true);
+    expect(order.filter((i) => i !== 29).length).toBeLessThanOrEqual(4); // at most the four on the thread before it
+    expect(await Promise.all(ahead)).toEqual(blocks.map(() => true));
+  });
+
   it("serves a page of an extent after checking only that page, and drops the extent when a page is bad", async () => {
     const dir = await tempDir("disk-pages");
     const c = await open(dir);
@@ -357,8 +372,9 @@ describe("DiskCache", () => {
     const reader = new ObjectReader(store, memory, opts, log, { cache: disk, streamer: new RetryingStreamer(store, systemClock, log), fill: defaultFillOptions, backs: () => true });
     for (const t of objects) expect(reader.backingFd(t)).toBeUndefined(); // nothing checked yet
     for (const t of objects) expect(reader.prefetchHead(t)).toBe(true);
-    await vi.waitFor(() => expect(reader.stats.requests).toBe(1), { timeout: 5000 }); // object 4, fetched again
-    await reader.flushToDisk();
+    // Object 4, fetched again, into memory and (in the background) back to disk.
+    const key4 = `${objects[4]!.generation}\u0000all\u0000ct/4`;
+    await vi.waitFor(() => expect([reader.stats.requests, memory.size, disk.has(key4)]).toEqual([1, objects[4]!.size, true]), { timeout: 5000 });
     expect(objects.filter((t) => reader.backingFd(t) !== undefined).map((t) => t.name)).toEqual(["ct/0", "ct/1", "ct/2", "ct/3", "ct/5"]);
     expect(disk.stats.corrupt).toBe(1);
     expect(memory.size).toBe(objects[4]!.size); // only the fetched one came into memory

@@ -7,8 +7,9 @@
 // back.
 //
 // Checks a reader waits on (an open) go before those queued ahead of it (a
-// prefetch). Four are handed to the thread at a time, so it never idles
-// between them and an urgent one waits for at most a few others.
+// prefetch), and one asked ahead that a reader then waits on is moved up.
+// Four are handed to the thread at a time, so it never idles between them
+// and an urgent one waits for at most those four.
 import { close } from "node:fs";
 import { Worker } from "node:worker_threads";
 import type { CheckReply, CheckRequest, CheckResult } from "./check-worker.js";
@@ -52,6 +53,12 @@ export class BlockChecker {
       else this.queue.push(job);
       this.pump();
     });
+  }
+
+  /** A check of `path` still queued goes first (a reader now waits on what was asked ahead of it). */
+  hurry(path: string): void {
+    const i = this.queue.findIndex((j) => j.request.path === path);
+    if (i > 0) this.queue.unshift(...this.queue.splice(i, 1));
   }
 
   /** Closes descriptors checks handed out, on the thread (the event loop makes no file calls for them). */

@@ -47,10 +47,13 @@ export class CheckedBlocks {
     return f.fd;
   }
 
-  /** Has the file at `path` checked as block `key` (one check per block at a time, shared). */
+  /** Has the file at `path` checked as block `key` (one check per block at a time, shared; an urgent ask hurries it). */
   check(hash: string, path: string, key: string, length: number, urgent: boolean): Promise<CheckResult> {
     const running = this.running.get(hash);
-    if (running) return running;
+    if (running) {
+      if (urgent) this.checker.hurry(path);
+      return running;
+    }
     const p: Promise<CheckResult> = this.checker.check({ path, key, length }, urgent).then((r) => {
       if (this.running.get(hash) !== p) {
         // Forgotten while it ran (the block was dropped): its descriptor is of no use.

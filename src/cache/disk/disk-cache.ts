@@ -30,7 +30,6 @@ import { hash as digest } from "node:crypto";
 import { appendFile, mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, open as openFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../util/log.js";
-import { PriorityLimiter } from "../../util/limiter.js";
 import { printable } from "../../util/printable.js";
 import { decodeHeader, encodeHeader, pagesIntact, type BlockHeader } from "./block-file.js";
 import { BlockChecker } from "./block-checker.js";
@@ -123,13 +122,6 @@ export class DiskCache {
   private readonly checker = new BlockChecker();
   /** Block files checked whole for passthrough, open (verify, verifiedFd). */
   private readonly checked: CheckedBlocks;
-  /**
-   * Checks ahead of a reader (not urgent) running at once: each opens a file
-   * and reads its attribute on the thread pool, where an open that waits
-   * on its own check would otherwise queue behind dozens of them.
-   */
-  private readonly ahead = new PriorityLimiter(4, () => 0);
-  private aheadSeq = 0;
   private tempSeq = 0;
   /** Block writers not yet committed or aborted. */
   private streaming = 0;
@@ -365,18 +357,11 @@ export class DiskCache {
    * Checks the whole block `key` (of `length` bytes) on the checker's
    * thread, without reading it in here, so that verifiedFd can hand its file
    * to the kernel: whether it can. A bad block is dropped (and counted), as
-   * a read would. `urgent`: a reader waits on it (it goes before checks
-   * queued ahead of readers, which run at most 4 at a time).
+   * a read would. `urgent`: a reader waits on it (it goes before the checks
+   * queued ahead of readers).
    */
-  verify(key: string, length: number, urgent = false): Promise<boolean> {
+  async verify(key: string, length: number, urgent = false): Promise<boolean> {
     const hash = hashOf(key);
-    if (!this.entries.has(hash)) return Promise.resolve(false);
-    if (this.checked.fd(hash, length) !== undefined) return Promise.resolve(true);
-    if (urgent) return this.verifyNow(hash, key, length, true);
-    return this.ahead.run({ tier: 1, seq: this.aheadSeq++, key: "" }, () => this.verifyNow(hash, key, length, false));
-  }
-
-  private async verifyNow(hash: string, key: string, length: number, urgent: boolean): Promise<boolean> {
     if (!this.entries.has(hash)) return false;
     if (this.checked.fd(hash, length) !== undefined) return true;
     const r = await this.checked.check(hash, this.path(hash), key, length, urgent);
