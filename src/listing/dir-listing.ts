@@ -206,6 +206,18 @@ export class DirListing {
     return chunk.entry(index);
   }
 
+  /** Up to `max` visible sub-directory names in listing order, building no entry (a flat directory of 120,000 files is one pass over a flags array). */
+  dirNames(max: number): string[] {
+    const out: string[] = [];
+    for (const chunk of this.chunks) {
+      for (let i = chunk.start; i < chunk.length && out.length < max; i++) {
+        const f = chunk.flags[i]!;
+        if (f & DIR && !(f & HIDDEN)) out.push(chunk.name(i));
+      }
+    }
+    return out;
+  }
+
   /** Every visible entry in listing order (complete listings). */
   *entries(): Generator<PackedEntry> {
     for (const chunk of this.chunks) {

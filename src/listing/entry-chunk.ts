@@ -6,7 +6,7 @@
 // series UUID: ~41 bytes), and a garbage collection marks one string per
 // thousand entries. Entries are materialized one at a time when looked up.
 import type { ListPage, ObjectInfo } from "../storage/object-store.js";
-import { crc32cToBase64 } from "../util/crc32c.js";
+import { crc32cFromBase64, crc32cToBase64 } from "../util/crc32c.js";
 import { compareUtf8 } from "./key-order.js";
 
 export const DIR = 1;
@@ -120,10 +120,6 @@ export class EntryChunk {
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U32 = new Uint32Array(0);
 
-const decodeCrc = (b64: string): number | undefined => {
-  const b = Buffer.from(b64, "base64");
-  return b.length === 4 ? b.readUInt32BE(0) : undefined;
-};
 
 export interface PackOptions {
   /** The directory's object-name prefix ("" or ending in "/"). */
@@ -181,7 +177,7 @@ export function setFile(chunk: EntryChunk, i: number, name: string, obj: ObjectI
     chunk.generations[i] = Number.NaN;
     (chunk.oddGenerations ??= new Map()).set(i, obj.generation);
   }
-  const crc = obj.crc32c === undefined ? undefined : decodeCrc(obj.crc32c);
+  const crc = obj.crc32c === undefined ? undefined : crc32cFromBase64(obj.crc32c);
   chunk.flags[i] = 0;
   if (crc !== undefined) {
     chunk.crcs[i] = crc;

@@ -35,6 +35,8 @@ export interface Directory {
   readonly positions: number;
   /** Children in order. */
   entries(): Iterable<[string, Entry]>;
+  /** Up to `max` names of sub-directories, in order (cheaper than entries: no entry is built). */
+  dirNames(max: number): string[];
 }
 
 /** A complete directory from a Map (the som layout builds these). */
@@ -81,6 +83,15 @@ export class MapDirectory implements Directory {
 
   entries(): Iterable<[string, Entry]> {
     return this.children.entries();
+  }
+
+  dirNames(max: number): string[] {
+    const out: string[] = [];
+    for (const [name, e] of this.children) {
+      if (out.length >= max) break;
+      if (e.kind === "dir") out.push(name);
+    }
+    return out;
   }
 }
 
@@ -134,5 +145,9 @@ export class ListingDirectory implements Directory {
 
   *entries(): Iterable<[string, Entry]> {
     for (const p of this.listing.entries()) yield [p.name, this.toEntry(p)];
+  }
+
+  dirNames(max: number): string[] {
+    return this.listing.dirNames(max);
   }
 }

@@ -100,12 +100,7 @@ export class SeriesPrefetcher {
   private prefetchDir(path: string, levels: number): void {
     this.ns.readdir(path).then((listing) => {
       if (levels === 0) return;
-      let n = 0;
-      for (const [child, e] of listing.entries()) {
-        if (e.kind !== "dir") continue;
-        this.prefetchDir(join(path, child), levels - 1);
-        if (++n >= DIRS_AHEAD) break;
-      }
+      for (const child of listing.dirNames(DIRS_AHEAD)) this.prefetchDir(join(path, child), levels - 1);
     }, () => undefined);
   }
 
@@ -115,12 +110,8 @@ export class SeriesPrefetcher {
       if (path !== "/") await this.walkedInto(path);
       // Small fan-out: list the few sub-directories now.
       const listing = await this.ns.readdir(path);
-      const dirs: string[] = [];
-      for (const [child, e] of listing.entries()) {
-        if (e.kind !== "dir") continue;
-        dirs.push(child);
-        if (dirs.length > SMALL_FANOUT) return;
-      }
+      const dirs = listing.dirNames(SMALL_FANOUT + 1);
+      if (dirs.length > SMALL_FANOUT) return;
       for (const child of dirs) this.prefetchDir(join(path, child), 0);
     } catch (err) {
       this.log.debug(`directory prefetch after ${path}: ${err instanceof Error ? err.message : String(err)}`);

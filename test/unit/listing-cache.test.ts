@@ -116,6 +116,21 @@ describe("DirListing while it arrives", () => {
     expect(l.lookup("x")?.dir).toBe(true);
     expect(l.size).toBe(3);
     expect(shadowed).toEqual(["x"]);
+    expect(l.dirNames(10)).toEqual(["x"]); // the directory, not its hidden file twin
+  });
+
+  it("names its sub-directories in order, across pages, up to a limit, without building entries", () => {
+    const l = new DirListing("d/");
+    l.add(pack(page(["d/a"], ["d/b/", "d/c/"])), false);
+    l.add(pack(page(["d/g"], ["d/e/", "d/f/"])), false);
+    l.complete();
+    expect(l.dirNames(10)).toEqual(["b", "c", "e", "f"]);
+    expect(l.dirNames(3)).toEqual(["b", "c", "e"]);
+    expect(l.dirNames(0)).toEqual([]);
+    const files = new DirListing("d/");
+    files.add(pack(page(["d/1", "d/2", "d/3"], [])), false);
+    files.complete();
+    expect(files.dirNames(16)).toEqual([]);
   });
 
   it("drops the first entry of a page that repeats the previous page's last", () => {
