@@ -28,7 +28,7 @@ const IN_FLIGHT = 4;
  * this module runs from source (vitest) — so tests need a current build,
  * which scripts/test.sh makes first.
  */
-const workerUrl = import.meta.url.endsWith(".ts")
+const defaultWorkerUrl = import.meta.url.endsWith(".ts")
   ? new URL("../../../dist/cache/disk/check-worker.js", import.meta.url)
   : new URL("./check-worker.js", import.meta.url);
 
@@ -38,6 +38,11 @@ export class BlockChecker {
   private readonly sent = new Map<number, Job>();
   private nextId = 1;
   private closed = false;
+  /** Why checking is off for good: a thread died before answering anything (it would again). */
+  private broken: string | undefined;
+
+  /** `onBroken` hears once if checking stops for good; `workerUrl` is for tests. */
+  constructor(private readonly onBroken: (why: string) => void = () => undefined, private readonly workerUrl: URL = defaultWorkerUrl) {}
 
   /** Starts the thread now, so the first check does not wait for it (~30 ms). */
   start(): void {
@@ -47,6 +52,7 @@ export class BlockChecker {
   /** The block file at `request.path` checked as `key` of `length` bytes; a good one's descriptor is the caller's to close. */
   check(request: Check, urgent = false): Promise<CheckResult> {
     if (this.closed) return Promise.resolve({ ok: false, why: "checker closed", bad: false });
+    if (this.broken) return Promise.resolve({ ok: false, why: this.broken, bad: false });
     return new Promise((resolve) => {
       const job = { request, resolve };
       if (urgent) this.queue.unshift(job);
@@ -82,20 +88,29 @@ export class BlockChecker {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(workerUrl);
+    const w = new Worker(this.workerUrl);
     w.unref(); // never what keeps the daemon alive
+    let answered = false;
     w.on("message", (r: CheckReply) => {
+      answered = true;
       const job = this.sent.get(r.id);
       this.sent.delete(r.id);
       job?.resolve(r);
       this.pump();
     });
-    // A thread that died fails what it held (not as bad blocks); the next check starts another.
+    // A thread that died fails what it held (not as bad blocks), and the next check starts another;
+    // one that died before answering anything (it cannot load, say) would die again: checking stops.
     const lost = (why: string): void => {
       if (this.worker !== w) return;
       this.worker = undefined;
-      for (const job of this.sent.values()) job.resolve({ ok: false, why, bad: false });
+      const failed = [...this.sent.values()];
       this.sent.clear();
+      if (!answered && !this.closed) {
+        this.broken = why;
+        failed.push(...this.queue.splice(0));
+        this.onBroken(why);
+      }
+      for (const job of failed) job.resolve({ ok: false, why, bad: false });
       if (!this.closed) this.pump();
     };
     w.on("error", (err) => lost(`checker failed: ${err.message}`));

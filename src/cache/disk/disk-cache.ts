@@ -119,7 +119,7 @@ export class DiskCache {
   /** Open block files by hash, least recently used first. */
   private readonly open = new Map<string, Promise<OpenBlock | string>>();
   private closed = false;
-  private readonly checker = new BlockChecker();
+  private readonly checker: BlockChecker;
   /** Block files checked whole for passthrough, open (verify, verifiedFd). */
   private readonly checked: CheckedBlocks;
   private tempSeq = 0;
@@ -128,6 +128,7 @@ export class DiskCache {
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
 
   private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {
+    this.checker = new BlockChecker((why) => opts.log.warn(`disk cache: the block checker's thread failed (${why}); files are read through the daemon, not passed through`));
     this.checked = new CheckedBlocks(this.checker, opts.checkedFiles);
   }
 

@@ -1,0 +1,35 @@
+// The block checker's thread: a thread that cannot even start turns checking
+// off for good (one warning), instead of being started again for every
+// check; what was queued is answered, never left waiting. (Checks of real
+// block files: test/unit/disk-cache.test.ts.)
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+import { BlockChecker } from "../../src/cache/disk/block-checker.js";
+import { tempDir } from "../helpers/files.js";
+
+describe("BlockChecker", () => {
+  it("stops checking, once and for all, when its thread dies before answering anything", async () => {
+    const dir = await tempDir("checker-broken");
+    const bad = join(dir, "worker.mjs");
+    await writeFile(bad, 'throw new Error("cannot load the checker");\n');
+    const broken: string[] = [];
+    const c = new BlockChecker((why) => broken.push(why), pathToFileURL(bad));
+    const asks = Array.from({ length: 10 }, (_, i) => c.check({ path: `/nowhere/${i}`, key: "k", length: 1 }));
+    const results = await Promise.all(asks);
+    for (const r of results) expect(r).toMatchObject({ ok: false, bad: false });
+    expect(broken).toHaveLength(1);
+    expect(broken[0]).toContain("cannot load the checker");
+    // Later checks are answered at once, with the reason, and start no thread.
+    expect(await c.check({ path: "/nowhere/later", key: "k", length: 1 }, true)).toMatchObject({ ok: false, why: broken[0] });
+    expect(broken).toHaveLength(1);
+    await c.close();
+  });
+
+  it("answers every check once it is closed", async () => {
+    const c = new BlockChecker();
+    await c.close();
+    expect(await c.check({ path: "/nowhere", key: "k", length: 1 })).toMatchObject({ ok: false, bad: false });
+  });
+});
