@@ -1,7 +1,8 @@
 // The block checker's thread: a thread that cannot even start turns checking
 // off for good (one warning), instead of being started again for every
-// check; what was queued is answered, never left waiting. (Checks of real
-// block files: test/unit/disk-cache.test.ts.)
+// check; what was queued is answered, never left waiting; only a file that
+// is gone, not one it cannot open, is called bad. (Checks of real block
+// files: test/unit/disk-cache.test.ts.)
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -24,6 +25,17 @@ describe("BlockChecker", () => {
     // Later checks are answered at once, with the reason, and start no thread.
     expect(await c.check({ path: "/nowhere/later", key: "k", length: 1 }, true)).toMatchObject({ ok: false, why: broken[0] });
     expect(broken).toHaveLength(1);
+    await c.close();
+  });
+
+  it("calls a missing block file bad, but not one it merely cannot open (no descriptors left, say)", async () => {
+    const dir = await tempDir("checker-open");
+    const file = join(dir, "plain");
+    await writeFile(file, "x");
+    const c = new BlockChecker();
+    expect(await c.check({ path: join(dir, "gone"), key: "k", length: 1 })).toMatchObject({ ok: false, why: "file missing", bad: true });
+    // ENOTDIR stands for the open errors that say nothing of the block (EMFILE, ENFILE, EACCES).
+    expect(await c.check({ path: join(file, "x"), key: "k", length: 1 })).toMatchObject({ ok: false, bad: false });
     await c.close();
   });
 

@@ -30,8 +30,10 @@ function check(r: { path: string; key: string; length: number }, buf: { b: Buffe
   let fd: number;
   try {
     fd = openSync(r.path, "r");
-  } catch {
-    return { ok: false, why: "file missing", bad: true };
+  } catch (err) {
+    // Gone is bad (the index says it is there); out of descriptors, say, says nothing of the block.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? { ok: false, why: "file missing", bad: true } : { ok: false, why: `cannot open it (${code ?? String(err)})`, bad: false };
   }
   let keep = false;
   try {
