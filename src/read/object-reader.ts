@@ -154,9 +154,9 @@ export class ObjectReader {
 
   /**
    * The descriptor of a small object's disk-tier file, for the kernel to
-   * read itself (passthrough), when every byte of it has been checked since
-   * the tier opened it and the file is unchanged since (DiskCache.verifiedFd);
-   * undefined otherwise. Valid until the caller's synchronous code ends.
+   * read itself (passthrough), when prepareBacking had it checked whole and
+   * the file is unchanged since (DiskCache.verifiedFd); undefined otherwise.
+   * Valid until the caller's synchronous code ends.
    */
   backingFd(t: ReadTarget): number | undefined {
     if (!this.canBack(t)) return undefined;

@@ -90,8 +90,9 @@ export interface BlockHeader {
 
 export type HeaderCheck = { ok: true; header: BlockHeader } | { ok: false; why: string };
 
-/** The header `head` (a block file's attribute), if it is exactly the block `key` of `length` bytes and intact; the file is `fileSize` bytes. */
-export function decodeHeader(head: Buffer, key: string, length: number, fileSize: number): HeaderCheck {
+/** The header `head` (a block file's attribute; undefined: it has none), if it is exactly the block `key` of `length` bytes and intact; the file is `fileSize` bytes. */
+export function decodeHeader(head: Buffer | undefined, key: string, length: number, fileSize: number): HeaderCheck {
+  if (!head) return { ok: false, why: "no header attribute" };
   if (head.length < FIXED || !head.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, why: "not a block file" };
   if (head.readUInt32LE(8) !== VERSION) return { ok: false, why: `version ${head.readUInt32LE(8)}` };
   const keyLength = head.readUInt32LE(12);

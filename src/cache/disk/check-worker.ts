@@ -6,7 +6,7 @@
 // it. Blocking calls are right here: this thread serves nothing else.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
-import { crcOf, decodeHeader } from "./block-file.js";
+import { decodeHeader, pagesIntact } from "./block-file.js";
 import { readHeaderAttrSync } from "./header-attr.js";
 
 export type CheckRequest =
@@ -38,15 +38,14 @@ function check(r: { path: string; key: string; length: number }, buf: { b: Buffe
   let keep = false;
   try {
     const st = fstatSync(fd, { bigint: true });
-    const head = readHeaderAttrSync(fd);
-    const h = head ? decodeHeader(head, r.key, r.length, Number(st.size)) : { ok: false as const, why: "no header attribute" };
+    const h = decodeHeader(readHeaderAttrSync(fd), r.key, r.length, Number(st.size));
     if (!h.ok) return { ok: false, why: h.why, bad: true };
-    const { pageSize, crcs } = h.header;
+    const { pageSize } = h.header;
     if (buf.b.length < pageSize) buf.b = Buffer.allocUnsafe(pageSize);
-    for (let page = 0, at = 0; at < r.length; page++, at += pageSize) {
+    for (let at = 0; at < r.length; at += pageSize) {
       const n = Math.min(pageSize, r.length - at);
       if (readSync(fd, buf.b, 0, n, at) !== n) return { ok: false, why: "cut short", bad: true };
-      if (crcOf(buf.b.subarray(0, n)) !== crcs[page]) return { ok: false, why: "data checksum", bad: true };
+      if (!pagesIntact(h.header, at, buf.b.subarray(0, n))) return { ok: false, why: "data checksum", bad: true };
     }
     const after = fstatSync(fd, { bigint: true });
     if (after.ctimeNs !== st.ctimeNs || after.size !== st.size) return { ok: false, why: "changed while checked", bad: false };

@@ -47,6 +47,11 @@ export class CheckedBlocks {
     return f.fd;
   }
 
+  /** Whether block `hash` was checked as `length` bytes (its file unchanged is fd's to tell, at the handoff). */
+  holds(hash: string, length: number): boolean {
+    return this.files.get(hash)?.length === length;
+  }
+
   /** Has the file at `path` checked as block `key` (one check per block at a time, shared; an urgent ask hurries it). */
   check(hash: string, path: string, key: string, length: number, urgent: boolean): Promise<CheckResult> {
     const running = this.running.get(hash);

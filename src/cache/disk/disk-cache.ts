@@ -325,7 +325,7 @@ export class DiskCache {
       if (!fh) return "file missing";
       const st = await fh.stat();
       const head = await readHeaderAttr(fh.fd);
-      const check = head ? decodeHeader(head, key, length, st.size) : { ok: false as const, why: "no header attribute" };
+      const check = decodeHeader(head, key, length, st.size);
       if (!check.ok) {
         await fh.close();
         return check.why;
@@ -364,7 +364,7 @@ export class DiskCache {
   async verify(key: string, length: number, urgent = false): Promise<boolean> {
     const hash = hashOf(key);
     if (!this.entries.has(hash)) return false;
-    if (this.checked.fd(hash, length) !== undefined) return true;
+    if (this.checked.holds(hash, length)) return true;
     const r = await this.checked.check(hash, this.path(hash), key, length, urgent);
     if (!r.ok && r.bad) await this.bad(hash, key, r.why);
     return r.ok;
