@@ -225,7 +225,10 @@ export class SomFilesystem {
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
     this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runBytes: 0 });
-    if (target) void this.series?.opened(path);
+    if (target) {
+      this.reader.opening(target);
+      void this.series?.opened(path);
+    }
     if (target && backing) await this.reader.prepareBacking(target, true);
     return fd;
   }

@@ -62,15 +62,23 @@ export class SeriesPrefetcher {
       if (!listing) return;
       const i = listing.indexOf(name);
       if (i < 0) return;
-      const w = this.windows.get(dir);
+      let w = this.windows.get(dir);
       this.windows.delete(dir); // re-inserted: most recent last, oldest forgotten first
       if (!w || w.positions !== listing.positions || i <= w.last || i - w.last > MAX_SKIP) {
         // The first open, one out of order, or a new listing: nothing is known to be queued past here.
-        this.windows.set(dir, { last: i, next: i + 1, filesAhead: 0, positions: listing.positions });
-        if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
-        return;
+        // An open at the top of the folder starts a series read (cp -r, rsync, a viewer loading
+        // a series begin there): read ahead from this open, not the next — on a cold mount that
+        // is one round trip sooner. One further down waits for a second open in order.
+        const fresh = { last: i, next: i + 1, filesAhead: 0, positions: listing.positions };
+        if (i >= MAX_SKIP) {
+          this.windows.set(dir, fresh);
+          if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+          return;
+        }
+        w = { ...fresh, last: -1, next: 0 };
       }
       this.windows.set(dir, w);
+      if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
       // The files this open stepped over are no longer ahead of the reader.
       for (let j = w.last + 1; j <= i && j < w.next; j++) if (targetOf(listing.at(j))) w.filesAhead--;
       w.last = i;

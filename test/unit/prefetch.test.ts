@@ -103,22 +103,64 @@ describe("series prefetch", () => {
     const { store, fs } = setup({ depth: 3 });
     const files = Array.from({ length: 10 }, (_, i) => `s/f${i}.dcm`);
     files.forEach((f, i) => store.put(f, bytes(80, i)));
+    files.forEach((f, i) => store.put(`t/${f}`, bytes(80, i)));
     await fs.list("/s");
-    const readFile = async (i: number): Promise<Buffer> => {
-      const fd = await fs.open(`/${files[i]}`, 0);
+    await fs.list("/t/s");
+    const readFile = async (path: string): Promise<Buffer> => {
+      const fd = await fs.open(path, 0);
       const b = await fs.read(fd, 0, 80);
       fs.release(fd);
       return b;
     };
-    await readFile(0);
+    // An open at the top of a folder starts a series read (cp -r, a viewer loading a series).
+    await readFile("/s/f0.dcm");
     await settle();
-    expect(store.calls.read).toBe(1); // one file says nothing about order
-    await readFile(1);
+    expect(store.calls.read).toBe(1 + 3); // f1..f3 fetched ahead
+    await readFile("/s/f1.dcm");
     await settle();
-    expect(store.calls.read).toBe(2 + 3); // f2..f4 fetched ahead
-    for (let i = 2; i < 10; i++) expect(await readFile(i)).toEqual(bytes(80, i));
+    expect(store.calls.read).toBe(4 + 1); // f4 joins the window
+    for (let i = 2; i < 10; i++) expect(await readFile(`/s/f${i}.dcm`)).toEqual(bytes(80, i));
     await settle();
     expect(store.calls.read).toBe(10); // every file exactly once
+    // A first open further down a folder says nothing about order; a second in order does.
+    await readFile("/t/s/f6.dcm");
+    await settle();
+    expect(store.calls.read).toBe(10 + 1);
+    await readFile("/t/s/f7.dcm");
+    await settle();
+    expect(store.calls.read).toBe(11 + 1 + 2); // f8, f9 fetched ahead (the folder ends there)
+  });
+
+  it("sends an opened small file's request at the open, before those of the files queued after it", async () => {
+    const { store, fs } = setup({ depth: 3 });
+    Array.from({ length: 6 }, (_, i) => store.put(`s/f${i}.dcm`, bytes(80, i)));
+    await fs.list("/s");
+    const order: string[] = [];
+    const readBytes = store.readBytes.bind(store);
+    vi.spyOn(store, "readBytes").mockImplementation((name, ...rest) => (order.push(name), readBytes(name, ...rest)));
+    const fd = await fs.open("/s/f0.dcm", 0);
+    expect(order).toEqual(["s/f0.dcm", "s/f1.dcm", "s/f2.dcm", "s/f3.dcm"]); // before any read
+    expect(await fs.read(fd, 0, 80)).toEqual(bytes(80, 0));
+    await settle();
+    expect(store.calls.read).toBe(4); // the read joined the open's request
+    // Held already: an open sends nothing more.
+    fs.release(fd);
+    await fs.open("/s/f0.dcm", 0);
+    await settle();
+    expect(store.calls.read).toBe(4);
+  });
+
+  it("fetches at open only within the prefetch budget: many files opened before any read stay out of memory", async () => {
+    const { store, fs, cache } = setup({ budget: 200 });
+    Array.from({ length: 6 }, (_, i) => store.put(`u/f${i}.dcm`, bytes(80, i)));
+    // 80 + 80 fit in 200 bytes; a third would not, whether an open or series prefetch asks for it.
+    const fds = [];
+    for (let i = 0; i < 6; i++) fds.push(await fs.open(`/u/f${i}.dcm`, 0));
+    await settle();
+    expect(store.calls.read).toBe(2);
+    expect(cache.stats.unread).toBeLessThanOrEqual(200);
+    for (let i = 0; i < 6; i++) expect(await fs.read(fds[i]!, 0, 80)).toEqual(bytes(80, i));
+    expect(store.calls.read).toBe(6); // the rest fetched by their reads, each once
   });
 
   it("asks for each file ahead once per series, not once per open (the work runs before an open is answered)", async () => {
@@ -134,10 +176,10 @@ describe("series prefetch", () => {
       if (i % 3 === 0) await settle();
     }
     await settle();
-    // Each file after the first two is asked for once as it enters the window
+    // Each file after the first is asked for once as it enters the window
     // (a walk over the whole depth on every open would be ~60 × 8).
-    expect(asked.mock.calls.length).toBe(files.length - 2);
-    expect(new Set(asked.mock.calls.map(([t]) => t.name)).size).toBe(files.length - 2);
+    expect(asked.mock.calls.length).toBe(files.length - 1);
+    expect(new Set(asked.mock.calls.map(([t]) => t.name)).size).toBe(files.length - 1);
     expect(store.calls.read).toBe(files.length); // every file exactly once
   });
 
@@ -148,7 +190,9 @@ describe("series prefetch", () => {
     for (const i of [0, 1]) await fs.read(await fs.open(`/s/f${i}.dcm`, 0), 0, 80);
     await settle();
     expect(cache.stats.unread).toBeLessThanOrEqual(200);
-    expect(store.calls.read).toBe(2 + 2); // two 80-byte files fit in 200 bytes
+    // f0's open fetched f1 and f2 ahead (f3 would have made 240 unread bytes); at f1's
+    // open, f1 and f2 were still unread, so f3 stayed out again.
+    expect(store.calls.read).toBe(3);
   });
 
   it("lists the next sibling directories ahead of a tree walk", async () => {
