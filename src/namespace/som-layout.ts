@@ -87,6 +87,13 @@ export class SomLayout implements Namespace {
     const name = segments[segments.length - 1]!;
     if (!isValidName(name)) return undefined;
     const parent = segments.slice(0, -1);
+    // A collection or entity looked up before its parent is listed (cp -r or cd down a cold
+    // path): its own listing starts now, beside the parent's, since what comes next is a look
+    // inside it — a path two levels down costs two round trips, not three. Below an entity a
+    // name may be a file, and a sidecar's name is no directory: those wait.
+    if (segments.length <= 2 && !name.endsWith(SIDECAR_SUFFIX) && !this.listings.has(parent.join("\0"))) {
+      this.listing(segments).catch(() => undefined);
+    }
     if (parent.length > 0) {
       const p = await this.lookup(`/${parent.join("/")}`);
       if (!p || p.kind !== "dir") return undefined;

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryMetadata } from "../../src/metadata/memory/memory-metadata.js";
 import { str, timestamp, type MetadataRecord } from "../../src/metadata/record.js";
 import { isoTimestamp, renderSidecar } from "../../src/metadata/sidecar.js";
@@ -92,6 +92,36 @@ describe("SomLayout", () => {
       { ancestor: [{ kind: "Collection", name: "IRB1" }, { kind: "Entity", name: "P1" }] },
     ]);
     expect(store.calls.stat).toBe(0);
+  });
+
+  it("lists a collection or entity looked up on a cold path beside its parent, not after it", async () => {
+    const ns = layout(false);
+    const asked: string[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const list = store.list.bind(store);
+    vi.spyOn(store, "list").mockImplementation(async (o) => {
+      asked.push(o.prefix);
+      await gate;
+      return list(o);
+    });
+    const found = ns.lookup("/IRB1");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    // Both requests out before either answers: the root's and the collection's own.
+    expect(asked.sort()).toEqual(["Collection/", "Collection/IRB1/Entity/"]);
+    open();
+    expect((await found)?.kind).toBe("dir");
+    // The entity below, looked up now that its parent is listed: its listing waits for the look inside.
+    expect((await ns.lookup("/IRB1/P1"))?.kind).toBe("dir");
+    expect(names(await ns.readdir("/IRB1")).sort()).toEqual(["P1", "P2"]);
+    expect(asked.length).toBe(2);
+    expect(names(await ns.readdir("/IRB1/P1"))).toContain("report.txt");
+    expect(asked.length).toBe(3);
+    // A sidecar's name is no directory, and below an entity a name may be a file: no listing for those.
+    const cold = layout(false);
+    await cold.lookup("/IRB1.json");
+    await cold.lookup("/IRB1/P1/report.txt");
+    expect(asked.slice(3).sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/P1/"]);
   });
 
   it("hides the tree outside Collection/ and has no sidecars without a project", async () => {

@@ -40,7 +40,8 @@ describe("the som layout at full scale", () => {
     const d = await layout.readdir(`/DEEP/${deepEntity}`);
     expect(d.size).toBe(2 * 10_000);
     expect(d.get(`${deep[9_999]!.split("/").pop()}.json`)?.kind).toBe("file");
-    // Root (for the lookups), WIDE, DEEP, and DEEP's entity: one query each.
-    expect(meta.queries.map((q) => q.kind ?? "(kindless)")).toEqual(["Collection", "Entity", "Entity", "(kindless)"]);
+    // Root (for the lookups), WIDE, DEEP, and DEEP's entity: one query each (a cold lookup lists
+    // the directory it looks up beside its parent, so not in this order).
+    expect(meta.queries.map((q) => q.kind ?? "(kindless)").sort()).toEqual(["(kindless)", "Collection", "Entity", "Entity"]);
   });
 });
