@@ -40,6 +40,14 @@ function targetOf(child: [string, Entry] | undefined): ReadTarget | undefined {
   return e?.kind === "file" && e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
 }
 
+/** A folder read in order: see SeriesPrefetcher.windows. */
+interface SeriesWindow {
+  last: number;
+  next: number;
+  filesAhead: number;
+  positions: number;
+}
+
 const join = (dir: string, name: string): string => `${dir === "/" ? "" : dir}/${name}`;
 
 export class SeriesPrefetcher {
@@ -49,7 +57,7 @@ export class SeriesPrefetcher {
    * not yet looked at, and how many files between them are queued (or were
    * present already). An open within MAX_SKIP after the last one is in order.
    */
-  private readonly windows = new Map<string, { last: number; next: number; filesAhead: number; positions: number }>();
+  private readonly windows = new Map<string, SeriesWindow>();
 
   constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly policy: PrefetchPolicy, private readonly log: Logger) {}
 
@@ -70,15 +78,10 @@ export class SeriesPrefetcher {
         // a series begin there): read ahead from this open, not the next — on a cold mount that
         // is one round trip sooner. One further down waits for a second open in order.
         const fresh = { last: i, next: i + 1, filesAhead: 0, positions: listing.positions };
-        if (i >= MAX_SKIP) {
-          this.windows.set(dir, fresh);
-          if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
-          return;
-        }
+        if (i >= MAX_SKIP) return this.remember(dir, fresh);
         w = { ...fresh, last: -1, next: 0 };
       }
-      this.windows.set(dir, w);
-      if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+      this.remember(dir, w);
       // The files this open stepped over are no longer ahead of the reader.
       for (let j = w.last + 1; j <= i && j < w.next; j++) if (targetOf(listing.at(j))) w.filesAhead--;
       w.last = i;
@@ -102,6 +105,12 @@ export class SeriesPrefetcher {
     } catch (err) {
       this.log.debug(`series prefetch after ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /** Keeps a folder's window, as the most recent; the oldest is forgotten past WINDOWS. */
+  private remember(dir: string, w: SeriesWindow): void {
+    this.windows.set(dir, w);
+    if (this.windows.size > WINDOWS) this.windows.delete(this.windows.keys().next().value!);
   }
 
   /** Lists a directory ahead of the walker, and `levels` more below it (its first few sub-directories). */
