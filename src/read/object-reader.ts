@@ -549,9 +549,7 @@ export class ObjectReader {
    */
   opening(t: ReadTarget): void {
     if (!this.isWhole(t) || t.size === 0) return;
-    const k = this.key(t, "all");
-    if (this.cache.has(k) || this.inflight.has(k) || this.disk?.has(k)) return;
-    if (this.cache.stats.unread + this.prefetchPending + t.size > this.opts.prefetchBudget) return;
+    if (this.isPresent(t, "all") || this.disk?.has(this.key(t, "all")) || !this.roomFor(t.size)) return;
     this.prefetchPending += t.size;
     this.fetchWhole(t, "prefetch").catch((err: unknown) => {
       this.log?.debug(`fetch of ${t.name} at open failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -569,6 +567,11 @@ export class ObjectReader {
     return this.cache.has(k) || this.inflight.has(k);
   }
 
+  /** Whether `bytes` more fetched ahead of their reader stay within the prefetch budget. */
+  private roomFor(bytes: number): boolean {
+    return this.cache.stats.unread + this.prefetchPending + bytes <= this.opts.prefetchBudget;
+  }
+
   /** Queues a run unless it is queued or present already (true) or over the budget (false). */
   private prefetch(run: Run): boolean {
     const { t } = run;
@@ -581,7 +584,7 @@ export class ObjectReader {
     if (this.queued.has(qkey)) return true;
     if (run.first < 0 ? this.isPresent(t, "all") : this.allPresent(run) || this.allOnDisk(run)) return true;
     const bytes = this.runBytes(run);
-    if (this.cache.stats.unread + this.prefetchPending + bytes > this.opts.prefetchBudget) return false;
+    if (!this.roomFor(bytes)) return false;
     this.queued.add(qkey);
     this.prefetchPending += bytes;
     this.queue.push({
