@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { FaultOptions } from "../emulator/faults.js";
+import { detachBelow } from "../fuse/unmount.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SOM = join(ROOT, "bin/som");
@@ -55,8 +56,21 @@ export function runTimed(cmd: string, args: string[], env: Record<string, string
   });
 }
 
+/** Every scratch directory of this run, removed at its end (removeScratch). */
+const scratchDirs = new Set<string>();
+
 export async function scratch(tag: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `som-bench-${tag}-`));
+  const dir = await mkdtemp(join(tmpdir(), `som-bench-${tag}-`));
+  scratchDirs.add(dir);
+  return dir;
+}
+
+/** Removes the run's scratch directories; a mount left below one is detached first, so nothing is deleted through it. */
+export async function removeScratch(): Promise<void> {
+  const dirs = [...scratchDirs];
+  scratchDirs.clear();
+  await detachBelow(dirs);
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }
 
 /** som-emulator in its own process, so the harness never competes with it for an event loop. */

@@ -10,7 +10,7 @@ import { Command } from "commander";
 import { DatastoreEmulator } from "../dev/datastore-emulator.js";
 import { parseSize } from "../util/size.js";
 import { makeData } from "./data.js";
-import { EmulatorProcess, ROOT, SOM, clean, runTimed, scratch } from "./harness.js";
+import { EmulatorProcess, ROOT, SOM, removeScratch, runTimed, scratch } from "./harness.js";
 import { machine, table, targetsTable, type Measurement, type Target } from "./report.js";
 import { benchGet } from "./scenarios/get.js";
 import { benchListing } from "./scenarios/listing.js";
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   } finally {
     await emulator.stop();
     await datastore.stop();
-    await clean(root);
+    await removeScratch(); // the data, mount points, disk caches and the emulator's port file
   }
 
   const versions = await toolVersions();

@@ -5,6 +5,7 @@
 // see README for unprivileged use.
 import koffi from "koffi";
 import { libcFunction } from "../util/libc.js";
+import { mounts } from "./mount-table.js";
 
 const MNT_DETACH = 2;
 
@@ -23,4 +24,24 @@ export function unmount(path: string, lazy: boolean): void {
   if (libc()(path, lazy ? MNT_DETACH : 0) === 0) return;
   const errno = koffi.errno();
   throw new UnmountError(errno, `cannot unmount ${path}: ${REASONS[errno] ?? `errno ${errno}`}`);
+}
+
+/**
+ * Detaches every mount at or below any of `dirs`, deepest first (so one on top
+ * of another comes off before it), and returns their paths: for removing
+ * scratch directories without deleting anything through a mount left there.
+ */
+export async function detachBelow(dirs: readonly string[]): Promise<string[]> {
+  const under = (m: string): boolean => dirs.some((d) => m === d || m.startsWith(`${d}/`));
+  const found = (await mounts()).map((r) => r.mountpoint).filter(under).sort((a, b) => b.length - a.length);
+  const detached: string[] = [];
+  for (const m of found) {
+    try {
+      unmount(m, true);
+      detached.push(m);
+    } catch (err) {
+      if (!(err instanceof UnmountError && err.errno === 22)) throw err; // not one by now: gone meanwhile
+    }
+  }
+  return detached;
 }

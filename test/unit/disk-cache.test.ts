@@ -39,7 +39,14 @@ const opened: DiskCache[] = [];
 const tmpfs: string[] = [];
 afterEach(async () => {
   for (const c of opened.splice(0)) await c.close().catch(() => undefined);
-  for (const t of tmpfs.splice(0)) await run("umount", [t]);
+  for (const t of tmpfs.splice(0)) {
+    // Busy means something (the cache's lock, a block file) was left open: detach it, and fail.
+    const r = await run("umount", [t]);
+    if (r.code !== 0) {
+      await run("umount", ["-l", t]);
+      throw new Error(`${t} was still in use after the test: ${r.stderr}`);
+    }
+  }
 });
 
 describe("DiskCache", () => {
@@ -284,6 +291,35 @@ describe("DiskCache", () => {
     expect(d.has("1\u00001\u0000more")).toBe(false);
     expect(d.stats.skipped).toBeGreaterThan(0);
     expect(await d.read("1\u00000\u0000keep", 4)).toEqual(Buffer.from("kept"));
+  });
+
+  it("keeps serving when its journal and index cannot be written, says so once, and still releases the directory", async () => {
+    const dir = await tempDir("disk-unwritable");
+    const log = new MemoryLogger();
+    const c = await open(dir, 64 * 2 ** 20, log);
+    const a = randomBytes(70_000);
+    const b = randomBytes(90_000);
+    await c.write("1\u00000\u0000a", [a]);
+    // The journal's appends (and the index's rewrite, which empties the journal) now fail.
+    const journal = join(dir, "som-cache-v1", "journal");
+    await rm(journal);
+    await mkdir(journal);
+    await c.write("1\u00000\u0000b", [b]);
+    await vi.waitFor(() => expect(log.lines.filter((l) => l.startsWith("warn:"))).toHaveLength(1), { timeout: 5_000 });
+    expect(await c.read("1\u00000\u0000a", a.length)).toEqual(a);
+    expect(await c.read("1\u00000\u0000b", b.length)).toEqual(b);
+    await c.close(); // resolves: what it could not write is not its caller's failure
+    const warns = log.lines.filter((l) => l.startsWith("warn:"));
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatch(/its (journal|index) could not be written \(EISDIR/);
+    // No clean shutdown was recorded: the next start (the disk writable again) scans and finds both.
+    await rm(journal, { recursive: true });
+    const log2 = new MemoryLogger();
+    const d = await open(dir, 64 * 2 ** 20, log2); // the lock was released
+    opened.push(d);
+    expect(log2.lines.join("\n")).toContain("scanned after an unclean shutdown: 2 block files");
+    expect(await d.read("1\u00000\u0000a", a.length)).toEqual(a);
+    expect(await d.read("1\u00000\u0000b", b.length)).toEqual(b);
   });
 
   it("refuses a second daemon on the same directory, naming the first", async () => {

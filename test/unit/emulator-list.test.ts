@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { listObjects } from "../../src/emulator/list.js";
@@ -8,6 +7,7 @@ import { BucketTable, type StoredObject } from "../../src/emulator/object-table.
 import { parseRoute } from "../../src/emulator/server.js";
 import { EmulatorStore } from "../../src/emulator/store.js";
 import { splitMultipart } from "../../src/emulator/uploads.js";
+import { tempDir } from "../helpers/files.js";
 
 function table(names: string[]): BucketTable {
   const t = new BucketTable("b");
@@ -96,7 +96,7 @@ describe("emulator media and uploads", () => {
 
 describe("emulator seeding", () => {
   it("gives files that share an mtime the same generations on every start (disk-tier keys survive an emulator restart)", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "som-seed-"));
+    const dir = await tempDir("seed-generations");
     const when = new Date("2026-01-02T03:04:05.678Z");
     // Sizes that make the hashes finish in a different order from the names.
     const names = Array.from({ length: 24 }, (_, i) => `s/${String(i).padStart(2, "0")}.dcm`);
@@ -118,6 +118,5 @@ describe("emulator seeding", () => {
     expect(new Set(first).size).toBe(names.length); // distinct, though every mtime is the same
     expect(first).toEqual([...first].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1))); // in name order
     for (let i = 0; i < 3; i++) expect(await generations()).toEqual(first);
-    await rm(dir, { recursive: true, force: true });
   });
 });

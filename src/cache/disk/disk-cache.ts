@@ -123,6 +123,7 @@ export class DiskCache {
   /** Block files checked whole for passthrough, open (verify, verifiedFd). */
   private readonly checked: CheckedBlocks;
   private tempSeq = 0;
+  private warnedUnwritten = false;
   /** Block writers not yet committed or aborted. */
   private streaming = 0;
   readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
@@ -599,21 +600,46 @@ export class DiskCache {
     this.journalPending = [];
     this.journalFlush = undefined;
     if (lines.length === 0) return;
-    await appendFile(join(this.root, "journal"), lines.join(""));
+    try {
+      await appendFile(join(this.root, "journal"), lines.join(""));
+    } catch (err) {
+      // A full disk (or one gone read-only) must not take the mount down: the lines are lost, which
+      // leaves what an unclean shutdown leaves, unless the index is written at close.
+      this.unwritten("journal", err);
+      return;
+    }
     this.journalLines += lines.length;
     if (this.journalLines > 2 * this.entries.size + 10_000) await this.compact();
   }
 
-  /** Writes the index (atomically) and starts a new journal. */
-  private async compact(): Promise<void> {
+  /**
+   * Writes the index (atomically) and starts a new journal. False if it could
+   * not (said once in the log): the old index and journal stay, and no clean
+   * shutdown is recorded, so the next start scans.
+   */
+  private async compact(): Promise<boolean> {
     this.journalPending = []; // the index holds them
     const lines: string[] = [];
     for (const [h, n] of this.entries) lines.push(`${h} ${n}`);
     const temp = join(this.root, "tmp", `index.${process.pid}`);
-    await writeFile(temp, lines.join("\n") + "\n");
-    await rename(temp, join(this.root, "index"));
-    await writeFile(join(this.root, "journal"), "");
+    try {
+      await writeFile(temp, lines.join("\n") + "\n");
+      await rename(temp, join(this.root, "index"));
+      await writeFile(join(this.root, "journal"), "");
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      this.unwritten("index", err);
+      return false;
+    }
     this.journalLines = 0;
+    return true;
+  }
+
+  private unwritten(what: "journal" | "index", err: unknown): void {
+    if (this.warnedUnwritten) return;
+    this.warnedUnwritten = true;
+    const why = err instanceof Error ? err.message : String(err);
+    this.opts.log.warn(`disk cache ${printable(this.opts.dir)}: its ${what} could not be written (${why}); blocks are still served; unless the index is written at exit, the next start scans the directory`);
   }
 
   /** Finishes queued writes, writes the index, marks a clean shutdown, releases the directory. */
@@ -630,11 +656,17 @@ export class DiskCache {
         setTimeout(r, 100);
       });
     }
-    await this.checker.close();
-    this.checked.closeAll();
-    for (const h of [...this.open.keys()]) await this.closeFile(h);
-    await this.compact();
-    if (this.streaming === 0) await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`);
-    this.lock.release();
+    try {
+      await this.checker.close();
+      this.checked.closeAll();
+      for (const h of [...this.open.keys()]) await this.closeFile(h);
+      // Clean only if the index holds every block: otherwise the next start scans.
+      if ((await this.compact()) && this.streaming === 0) {
+        await writeFile(join(this.root, "clean"), `${new Date().toISOString()}\n`).catch((err: unknown) => this.unwritten("index", err));
+      }
+    } finally {
+      // Whatever failed above, the directory is released (and the file system it is on can be unmounted).
+      this.lock.release();
+    }
   }
 }
