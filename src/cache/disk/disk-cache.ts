@@ -324,14 +324,18 @@ export class DiskCache {
     p = (async (): Promise<OpenBlock | string> => {
       const fh = await openFile(this.path(hash), "r").catch(() => undefined);
       if (!fh) return "file missing";
-      const st = await fh.stat();
-      const head = await readHeaderAttr(fh.fd);
-      const check = decodeHeader(head, key, length, st.size);
-      if (!check.ok) {
+      // Never rejects (its holders do not wait on it at once): an I/O error is a reason like any other.
+      try {
+        const st = await fh.stat();
+        const head = await readHeaderAttr(fh.fd);
+        const check = decodeHeader(head, key, length, st.size);
+        if (check.ok) return { fh, header: check.header };
         await fh.close();
         return check.why;
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        return `unreadable (${err instanceof Error ? err.message : String(err)})`;
       }
-      return { fh, header: check.header };
     })();
     this.open.set(hash, p);
     void p.then((o) => {
