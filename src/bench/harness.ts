@@ -3,11 +3,11 @@
 // commands' environments, and timing of whole commands.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import type { FaultOptions } from "../emulator/faults.js";
-import { detachBelow } from "../fuse/unmount.js";
+import { ScratchDirs } from "../dev/scratch.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SOM = join(ROOT, "bin/som");
@@ -57,20 +57,15 @@ export function runTimed(cmd: string, args: string[], env: Record<string, string
 }
 
 /** Every scratch directory of this run, removed at its end (removeScratch). */
-const scratchDirs = new Set<string>();
+const scratchDirs = new ScratchDirs("som-bench");
 
-export async function scratch(tag: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `som-bench-${tag}-`));
-  scratchDirs.add(dir);
-  return dir;
+export function scratch(tag: string): Promise<string> {
+  return scratchDirs.make(tag);
 }
 
-/** Removes the run's scratch directories; a mount left below one is detached first, so nothing is deleted through it. */
+/** Removes the run's scratch directories (the data, mount points, disk caches, the emulator's port file). */
 export async function removeScratch(): Promise<void> {
-  const dirs = [...scratchDirs];
-  scratchDirs.clear();
-  await detachBelow(dirs);
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  await scratchDirs.removeAll();
 }
 
 /** som-emulator in its own process, so the harness never competes with it for an event loop. */

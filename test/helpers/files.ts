@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdtemp, open, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { open, readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { detachBelow } from "../../src/fuse/unmount.js";
+import { ScratchDirs } from "../../src/dev/scratch.js";
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
@@ -27,29 +26,24 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
 }
 
 /** Scratch directories made by this test file, removed after it (setup.ts). */
-const made = new Set<string>();
+const scratch = new ScratchDirs("som-test");
 
-export async function tempDir(tag: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `som-test-${tag}-`));
-  made.add(dir);
-  return dir;
+export function tempDir(tag: string): Promise<string> {
+  return scratch.make(tag);
 }
 
 /**
  * Removes every scratch directory this file made (kept when SOM_TEST_KEEP is
- * set, to look at after a failure). A mount still below one is detached
- * first, so nothing is deleted through it, and then reported: a test must
- * unmount what it mounts.
+ * set, to look at after a failure), and fails for a mount still below one:
+ * a test must unmount what it mounts.
  */
 export async function removeTempDirs(): Promise<void> {
-  const dirs = [...made];
-  made.clear();
   if (process.env.SOM_TEST_KEEP) {
-    if (dirs.length > 0) console.error(`kept ${dirs.length} scratch directories (SOM_TEST_KEEP): ${dirs.join(" ")}`);
+    const kept = scratch.forget();
+    if (kept.length > 0) console.error(`kept ${kept.length} scratch directories (SOM_TEST_KEEP): ${kept.join(" ")}`);
     return;
   }
-  const left = await detachBelow(dirs);
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  const left = await scratch.removeAll();
   if (left.length > 0) throw new Error(`left mounted by the tests, detached now: ${left.join(", ")}`);
 }
 

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from "node:http";
 import { CredentialsError, type TokenSource } from "../../auth/tokens.js";
 import { HttpClient, HttpTransportError, readBody } from "../../util/http-client.js";
-import { StreamClient, type StreamResponse } from "../../util/http1/stream-client.js";
+import { StreamClient } from "../../util/http1/stream-client.js";
 import { noteReceived } from "../../util/memory.js";
 import { NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError } from "../errors.js";
 import type { ByteRange, ByteSink } from "../object-store.js";
@@ -50,14 +50,10 @@ export class GcsHttp {
   async mediaTo(bucket: string, name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, what: string): Promise<number> {
     const path = this.billed(`/download/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(name)}?alt=media&generation=${generation}`);
     const extra = { "accept-encoding": "identity", ...(range ? { range: `bytes=${range.start}-${range.end - 1}` } : {}) };
-    let { res, token } = await this.sendMedia(path, extra, what);
-    if (res.status === 401 && (await this.tokens.refresh(token))) {
-      await res.text().catch(() => undefined);
-      ({ res } = await this.sendMedia(path, extra, what));
-    }
-    if (res.status < 200 || res.status >= 300) {
-      throw statusError(res.status, await res.text().catch(() => Buffer.alloc(0)), what);
-    }
+    const res = await this.authorized(what, extra, (headers) => this.media.get({ path, headers, idleTimeoutMs: IDLE_TIMEOUT_MS }), {
+      status: (r) => r.status,
+      body: (r) => r.text(),
+    });
     try {
       const n = await res.pipe(sink);
       noteReceived(n);
@@ -68,55 +64,48 @@ export class GcsHttp {
     }
   }
 
-  /**
-   * Sends a GET; resolves with a 2xx response, else throws the typed error.
-   * A 401 gets one fresh token and one more try (an expired or revoked
-   * token), which is not a retry in the policy's sense.
-   */
-  private async open(path: string, extra: Record<string, string>, what: string): Promise<IncomingMessage> {
+  /** Sends a GET over node:http; resolves with a 2xx response, else throws the typed error. */
+  private open(path: string, extra: Record<string, string>, what: string): Promise<IncomingMessage> {
     const billed = this.billed(path);
-    let { res, token } = await this.send(billed, extra, what);
-    if (res.statusCode === 401 && (await this.tokens.refresh(token))) {
-      res.resume();
-      ({ res } = await this.send(billed, extra, what));
-    }
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return res;
-    throw statusError(status, await readBody(res).catch(() => Buffer.alloc(0)), what);
+    return this.authorized(what, extra, (headers) => this.client.open({ path: billed, headers, idleTimeoutMs: IDLE_TIMEOUT_MS }), {
+      status: (r) => r.statusCode ?? 0,
+      body: readBody,
+    });
   }
 
-  private async send(path: string, extra: Record<string, string>, what: string): Promise<{ res: IncomingMessage; token: string | undefined }> {
-    const { headers, token } = await this.headers(extra, what);
-    try {
-      return { res: await this.client.open({ path, headers, idleTimeoutMs: IDLE_TIMEOUT_MS }), token };
-    } catch (err) {
-      throw transportError(err, what);
-    }
-  }
-
-  private async sendMedia(path: string, extra: Record<string, string>, what: string): Promise<{ res: StreamResponse; token: string | undefined }> {
-    const { headers, token } = await this.headers(extra, what);
-    try {
-      return { res: await this.media.get({ path, headers, idleTimeoutMs: IDLE_TIMEOUT_MS }), token };
-    } catch (err) {
-      throw transportError(err, what);
-    }
-  }
-
-  /** `extra` with the bearer token, when there is one. */
-  private async headers(extra: Record<string, string>, what: string): Promise<{ headers: Record<string, string>; token: string | undefined }> {
-    const headers: Record<string, string> = { ...extra };
-    let token: string | undefined;
-    try {
-      token = await this.tokens.token();
-    } catch (err) {
-      if (err instanceof CredentialsError) {
-        throw err.transient ? new TransientError(`${what}: ${err.message}`, { cause: err }) : new PermissionError(`${what}: ${err.message}`, { cause: err });
+  /**
+   * Sends a request through `send` with the bearer token, whichever client
+   * carries it; resolves with a 2xx answer, else throws the typed error. A
+   * 401 gets one fresh token and one more try (an expired or revoked token),
+   * which is not a retry in the policy's sense.
+   */
+  private async authorized<R>(what: string, extra: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>, answer: { status(r: R): number; body(r: R): Promise<Buffer> }): Promise<R> {
+    const attempt = async (): Promise<{ res: R; token: string | undefined }> => {
+      const headers: Record<string, string> = { ...extra };
+      let token: string | undefined;
+      try {
+        token = await this.tokens.token();
+      } catch (err) {
+        if (err instanceof CredentialsError) {
+          throw err.transient ? new TransientError(`${what}: ${err.message}`, { cause: err }) : new PermissionError(`${what}: ${err.message}`, { cause: err });
+        }
+        throw err;
       }
-      throw err;
+      if (token) headers.authorization = `Bearer ${token}`;
+      try {
+        return { res: await send(headers), token };
+      } catch (err) {
+        throw transportError(err, what);
+      }
+    };
+    let { res, token } = await attempt();
+    if (answer.status(res) === 401 && (await this.tokens.refresh(token))) {
+      await answer.body(res).catch(() => undefined);
+      ({ res } = await attempt());
     }
-    if (token) headers.authorization = `Bearer ${token}`;
-    return { headers, token };
+    const status = answer.status(res);
+    if (status >= 200 && status < 300) return res;
+    throw statusError(status, await answer.body(res).catch(() => Buffer.alloc(0)), what);
   }
 
   private async body(res: IncomingMessage, what: string): Promise<Buffer> {

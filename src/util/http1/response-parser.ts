@@ -22,7 +22,8 @@ export interface ParserEvents {
 }
 
 const MAX_HEAD = 64 * 1024;
-const MAX_CHUNK_LINE = 1024;
+const MAX_LINE = 1024;
+const HEAD_TOO_LONG = `response head over ${MAX_HEAD} bytes`;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -50,7 +51,7 @@ export class ResponseParser {
         case "head":
         case "chunk-size":
         case "trailers": {
-          const line = this.state === "head" ? this.takeHead(data, off) : this.takeLine(data, off);
+          const line = this.state === "head" ? this.take(data, off, "\r\n\r\n", MAX_HEAD, HEAD_TOO_LONG) : this.take(data, off, "\r\n", MAX_LINE, "chunk line too long");
           if (line === undefined) return;
           off = line.next;
           if (this.state === "head") this.onHead(line.text);
@@ -71,7 +72,7 @@ export class ResponseParser {
           break;
         }
         case "chunk-crlf": {
-          const line = this.takeLine(data, off);
+          const line = this.take(data, off, "\r\n", MAX_LINE, "chunk line too long");
           if (line === undefined) return;
           if (line.text !== "") throw new ParseError("chunk not followed by CRLF");
           off = line.next;
@@ -97,33 +98,22 @@ export class ResponseParser {
     if (this.state !== "done") throw new ParseError(this.state === "head" && this.pending.length === 0 ? "connection closed before a response" : "response cut short");
   }
 
-  /** A whole head (up to the blank line) joined with what came before, or undefined while it is incomplete. */
-  private takeHead(data: Buffer, off: number): { text: string; next: number } | undefined {
+  /**
+   * Text up to `end` (a head's blank line, or a chunk line's CRLF), joined
+   * with what earlier reads left, or undefined while it is incomplete; at
+   * most `max` bytes (else `tooLong` is thrown).
+   */
+  private take(data: Buffer, off: number, end: string, max: number, tooLong: string): { text: string; next: number } | undefined {
     const joined = this.pending.length > 0 ? Buffer.concat([this.pending, data.subarray(off)]) : data.subarray(off);
-    const end = joined.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (joined.length > MAX_HEAD) throw new ParseError(`response head over ${MAX_HEAD} bytes`);
+    const at = joined.indexOf(end);
+    if (at > max || (at < 0 && joined.length > max)) throw new ParseError(tooLong);
+    if (at < 0) {
       this.pending = Buffer.from(joined);
       return undefined;
     }
-    if (end > MAX_HEAD) throw new ParseError(`response head over ${MAX_HEAD} bytes`);
-    const consumed = end + 4 - this.pending.length;
+    const consumed = at + end.length - this.pending.length;
     this.pending = Buffer.alloc(0);
-    return { text: joined.toString("latin1", 0, end), next: off + consumed };
-  }
-
-  private takeLine(data: Buffer, off: number): { text: string; next: number } | undefined {
-    const joined = this.pending.length > 0 ? Buffer.concat([this.pending, data.subarray(off)]) : data.subarray(off);
-    const end = joined.indexOf("\r\n");
-    if (end < 0) {
-      if (joined.length > MAX_CHUNK_LINE) throw new ParseError("chunk line too long");
-      this.pending = Buffer.from(joined);
-      return undefined;
-    }
-    if (end > MAX_CHUNK_LINE) throw new ParseError("chunk line too long");
-    const consumed = end + 2 - this.pending.length;
-    this.pending = Buffer.alloc(0);
-    return { text: joined.toString("latin1", 0, end), next: off + consumed };
+    return { text: joined.toString("latin1", 0, at), next: off + consumed };
   }
 
   private onHead(text: string): void {

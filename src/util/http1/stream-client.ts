@@ -229,7 +229,7 @@ export class StreamClient {
       const ready = this.url.protocol === "https:" ? "secureConnect" : "connect";
       const failed = (err: NodeJS.ErrnoException): void => {
         this.open--;
-        this.handOn(undefined);
+        this.handOn();
         reject(new HttpTransportError(err.code ?? "EIO", err.message, { cause: err }));
       };
       socket.once("error", failed);
@@ -249,7 +249,7 @@ export class StreamClient {
       if (c.released) return;
       c.released = true;
       this.open--;
-      this.handOn(undefined); // a waiter may open a connection in its place
+      this.handOn(); // a waiter may open a connection in its place
       return;
     }
     c.socket.setTimeout(0);
@@ -261,8 +261,8 @@ export class StreamClient {
     } else this.idle.push(c);
   }
 
-  private handOn(c: Connection | undefined): void {
-    const next = this.waiting.shift();
-    if (next) next(c);
+  /** A connection was given up: the first waiter opens one in its place. */
+  private handOn(): void {
+    this.waiting.shift()?.(undefined);
   }
 }
