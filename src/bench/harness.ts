@@ -70,19 +70,21 @@ export async function removeScratch(): Promise<void> {
 
 /** som-emulator in its own process, so the harness never competes with it for an event loop. */
 export class EmulatorProcess {
-  private constructor(private readonly child: ChildProcess, readonly url: string) {}
+  /** `dataDir`: where it keeps uploaded objects' bytes (seeded buckets are served from their own directories). */
+  private constructor(private readonly child: ChildProcess, readonly url: string, readonly dataDir: string) {}
 
   /** `buckets` seeded from directories ("name=dir"); `synthetic` generated ("name:FOLDERSxFILES"). */
   static async start(buckets: string[], synthetic: string[] = []): Promise<EmulatorProcess> {
     const dir = await scratch("emulator");
     const portFile = join(dir, "port");
     const args = [...buckets.flatMap((b) => ["--bucket", b]), ...synthetic.flatMap((s) => ["--synthetic", s])];
-    const child = spawn(join(ROOT, "bin/som-emulator"), [...args, "--port-file", portFile, "--data-dir", join(dir, "data")], {
+    const dataDir = join(dir, "data");
+    const child = spawn(join(ROOT, "bin/som-emulator"), [...args, "--port-file", portFile, "--data-dir", dataDir], {
       stdio: ["ignore", "ignore", "inherit"],
     });
     for (let i = 0; i < 200; i++) {
       const port = (await readFile(portFile, "utf8").catch(() => "")).trim();
-      if (port) return new EmulatorProcess(child, `http://127.0.0.1:${port}`);
+      if (port) return new EmulatorProcess(child, `http://127.0.0.1:${port}`, dataDir);
       if (child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }
