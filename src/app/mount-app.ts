@@ -121,7 +121,12 @@ async function chooseLayout(cfg: MountConfig, store: ObjectStore, log: Logger, m
   } else {
     log.info("no Datastore project (--project, $GOOGLE_CLOUD_PROJECT or $DATASTORE_PROJECT_ID): the som tree is shown without sidecars");
   }
-  return { layout: new SomLayout(store, { ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS }), kind };
+  return {
+    layout: new SomLayout(store, {
+      ...base, ...(metadata ? { metadata } : {}), outageBackoffMs: METADATA_OUTAGE_BACKOFF_MS, sidecarPatienceMs: SIDECAR_PATIENCE_MS, seedCollections: cfg.prefetch,
+    }),
+    kind,
+  };
 }
 
 export interface RunningMount {

@@ -13,6 +13,13 @@
 // `pending`: a readdir of it waits for the window instead of listing it
 // again. Objects directly in the walked directory are already in its own
 // listing and are skipped.
+//
+// A seed is the same pass cut to one page, for a directory about to be looked
+// into before anything below it is listed (cp -r C/E or cd C/E on a cold som
+// mount): its first page of objects, flat, lists every sub-directory the page
+// holds whole, so the next level's lookup and readdir wait for that request,
+// already in flight, instead of making one of their own — a path two levels
+// down costs one round trip, not two.
 import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
@@ -53,6 +60,8 @@ interface Window {
   placeholders: Map<string, DirListing>;
   done: boolean;
   entries: number;
+  /** A seed: one page of at most this many objects, not the whole range. */
+  limit?: number;
 }
 
 interface Walk {
@@ -66,7 +75,9 @@ interface Walk {
 
 export class Walker {
   private readonly walks = new Map<string, Walk>();
-  readonly stats = { windows: 0, entries: 0, directories: 0 };
+  /** Seeds by the prefix they list below (see seed). */
+  private readonly seeds = new Map<string, Window>();
+  readonly stats = { windows: 0, entries: 0, directories: 0, seeds: 0 };
 
   constructor(private readonly store: ObjectStore, private readonly cache: ListingCache, private readonly opts: WalkerOptions) {}
 
@@ -109,23 +120,55 @@ export class Walker {
     return dirs > 0 ? entries / dirs : 1;
   }
 
-  /** The listing of `prefix` if a window is filling it, else undefined. */
+  /**
+   * Lists one page of the sub-tree below `prefix`, flat, at most `maxObjects`
+   * objects (see the top of this file); each sub-directory the page holds
+   * whole gets its listing from it. Nothing if one is under way already.
+   */
+  seed(prefix: string, maxObjects: number): void {
+    const under = this.seeds.get(prefix);
+    if (under && !under.done) return;
+    const win: Window = {
+      start: prefix, end: prefixEnd(prefix), from: 0, nextFrom: 0, reached: "", placeholders: new Map(), done: false, entries: 0,
+      limit: Math.max(2, Math.min(1000, maxObjects)),
+    };
+    this.seeds.delete(prefix); // re-inserted: most recent last, oldest forgotten first
+    this.seeds.set(prefix, win);
+    if (this.seeds.size > 64) this.seeds.delete(this.seeds.keys().next().value!);
+    this.stats.seeds++;
+    void this.fill(prefix, win).catch((err: unknown) =>
+      this.opts.log.debug(`first page below ${printable(prefix)}: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** The listing of `prefix` if a window (or seed) is filling it, else undefined. */
   pending(prefix: string): DirListing | undefined {
     for (const w of this.walks.values()) {
       for (const win of w.windows) {
-        if (win.done || compareUtf8(prefix, win.start) < 0 || (win.end !== undefined && compareUtf8(prefix, win.end) >= 0)) continue;
-        // Already passed: what the pass found there is cached (or there was nothing).
-        const end = prefixEnd(prefix);
-        if (end === undefined || compareUtf8(win.reached, end) >= 0) return undefined;
-        let l = win.placeholders.get(prefix);
-        if (!l) {
-          l = new DirListing(prefix);
-          win.placeholders.set(prefix, l);
-        }
-        return l;
+        const l = this.placeholder(win, prefix);
+        if (l !== null) return l;
       }
     }
+    for (const [below, win] of this.seeds) {
+      // Not the seeded directory itself: its own listing is its own (the seed skips what is directly in it).
+      if (prefix === below) continue;
+      const l = this.placeholder(win, prefix);
+      if (l !== null) return l;
+    }
     return undefined;
+  }
+
+  /** Where `prefix` stands in `win`: null if the window does not cover it; undefined if the pass is past it; else its listing to come. */
+  private placeholder(win: Window, prefix: string): DirListing | undefined | null {
+    if (win.done || compareUtf8(prefix, win.start) < 0 || (win.end !== undefined && compareUtf8(prefix, win.end) >= 0)) return null;
+    // Already passed: what the pass found there is cached (or there was nothing).
+    const end = prefixEnd(prefix);
+    if (end === undefined || compareUtf8(win.reached, end) >= 0) return undefined;
+    let l = win.placeholders.get(prefix);
+    if (!l) {
+      l = new DirListing(prefix);
+      win.placeholders.set(prefix, l);
+    }
+    return l;
   }
 
   private startWindow(prefix: string, w: Walk, from: number, depth = 0): void {
@@ -228,18 +271,34 @@ export class Walker {
         open[open.length - 1]!.entries.push({ name: parts[parts.length - 1]!, dir: false, file: o });
       }
     };
+    const deliver = (objects: ObjectInfo[], dropFirst: boolean): void => {
+      for (let i = dropFirst ? 1 : 0; i < objects.length; i++) add(objects[i]!);
+      if (objects.length > 0) win.reached = objects[objects.length - 1]!.name;
+      win.entries += objects.length;
+      this.stats.entries += objects.length;
+    };
     try {
-      await listOrdered(this.store, { prefix, startOffset: win.start, ...(win.end !== undefined ? { endOffset: win.end } : {}) }, {
-        limiter: this.cache.limiter, tier: FOREGROUND, seq: this.cache.nextSeq(), maxPieces: this.cache.maxPieces, pageSize: 1000,
-      }, (page) => page.objects, (objects, dropFirst) => {
-        for (let i = dropFirst ? 1 : 0; i < objects.length; i++) add(objects[i]!);
-        if (objects.length > 0) win.reached = objects[objects.length - 1]!.name;
-        win.entries += objects.length;
-        this.stats.entries += objects.length;
-      });
-      while (open.length > 0) finish(open.pop()!);
-      // Directories asked for that the pass found nothing in are empty.
+      let whole = true;
+      if (win.limit !== undefined) {
+        const priority = { tier: FOREGROUND, seq: this.cache.nextSeq(), key: prefix };
+        const page = await this.cache.limiter.run(priority, () => this.store.list({ prefix, maxResults: win.limit! }));
+        deliver(page.objects, false);
+        whole = page.nextPageToken === undefined;
+      } else {
+        await listOrdered(this.store, { prefix, startOffset: win.start, ...(win.end !== undefined ? { endOffset: win.end } : {}) }, {
+          limiter: this.cache.limiter, tier: FOREGROUND, seq: this.cache.nextSeq(), maxPieces: this.cache.maxPieces, pageSize: 1000,
+        }, (page) => page.objects, deliver);
+      }
+      // A page that ends inside a directory (and its parents) leaves them unlisted: they are listed alone.
+      if (whole) while (open.length > 0) finish(open.pop()!);
+      const notReached = new Error("past the first page of its sub-tree");
       for (const [p, l] of win.placeholders) {
+        const end = prefixEnd(p);
+        if (!whole && (end === undefined || compareUtf8(win.reached, end) < 0)) {
+          l.fail(notReached);
+          continue;
+        }
+        // Directories asked for that the pass found nothing in are empty.
         l.complete();
         this.cache.put(p, l);
       }

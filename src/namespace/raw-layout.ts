@@ -26,6 +26,9 @@ import { printable } from "../util/printable.js";
 import { ListingDirectory, type Directory } from "./directory.js";
 import { isValidName, splitPath, type DirEntry, type Entry, type FileEntry, type ListingStats, type Namespace } from "./namespace.js";
 
+/** Objects in a seed's one page (GCS's most per page): a few series of a few hundred files each. */
+const SEED_OBJECTS = 1000;
+
 export interface RawLayoutOptions {
   /** Sub-tree to mount, e.g. "studies/2024/" ("" = whole bucket). */
   prefix: string;
@@ -135,6 +138,16 @@ export class RawLayout implements Namespace {
   /** What walks have listed ahead (for status and tests). */
   get walkStats(): Walker["stats"] {
     return this.walker.stats;
+  }
+
+  /**
+   * The directory at object-name prefix `prefix` is about to be looked into
+   * before anything below it is listed: one flat page of its sub-tree lists
+   * the sub-directories it holds whole (Walker.seed), in the same round trip
+   * as the directory's own listing.
+   */
+  seedPrefix(prefix: string): void {
+    this.walker.seed(prefix, SEED_OBJECTS);
   }
 
   /** A walk through the directory at object-name prefix `prefix` reached its sub-directory `child`. */

@@ -33,6 +33,8 @@ export interface SomLayoutOptions extends RawLayoutOptions {
    * is shown without sidecars (briefly cached) while the query goes on.
    */
   sidecarPatienceMs: number;
+  /** List the first page of a collection's sub-tree when it is looked up cold (off with --no-prefetch). Default on. */
+  seedCollections?: boolean;
 }
 
 export const SIDECAR_SUFFIX = ".json";
@@ -89,10 +91,15 @@ export class SomLayout implements Namespace {
     const parent = segments.slice(0, -1);
     // A collection or entity looked up before its parent is listed (cp -r or cd down a cold
     // path): its own listing starts now, beside the parent's, since what comes next is a look
-    // inside it — a path two levels down costs two round trips, not three. Below an entity a
-    // name may be a file, and a sidecar's name is no directory: those wait.
-    if (segments.length <= 2 && !name.endsWith(SIDECAR_SUFFIX) && !this.listings.has(parent.join("\0"))) {
-      this.listing(segments).catch(() => undefined);
+    // inside it. A collection not listed yet also gets the first page of its whole sub-tree, flat,
+    // which lists the entities it holds whole: a path two levels down (C/E) costs one round trip,
+    // not three. Below an entity a name may be a file, and a sidecar's name is no directory: those wait.
+    if (segments.length <= 2 && !name.endsWith(SIDECAR_SUFFIX)) {
+      const collection = segments[0]!;
+      if (this.opts.seedCollections !== false && !this.listings.has(collection) && !this.inflight.has(collection) && !collection.endsWith(SIDECAR_SUFFIX)) {
+        this.raw.seedPrefix(this.rawPrefix([collection]));
+      }
+      if (!this.listings.has(parent.join("\0"))) this.listing(segments).catch(() => undefined);
     }
     if (parent.length > 0) {
       const p = await this.lookup(`/${parent.join("/")}`);

@@ -13,10 +13,10 @@ let store: MemoryObjectStore;
 let meta: MemoryMetadata;
 let clock: ManualClock;
 let log: MemoryLogger;
-const layout = (withMetadata = true): SomLayout =>
+const layout = (withMetadata = true, seedCollections = true): SomLayout =>
   new SomLayout(store, {
     prefix: "", metadataTtlMs: 60_000, negativeTtlMs: 5_000, clock, log, mountTime: new Date(0),
-    ...(withMetadata ? { metadata: meta } : {}), outageBackoffMs: 10_000, sidecarPatienceMs: 5_000,
+    ...(withMetadata ? { metadata: meta } : {}), outageBackoffMs: 10_000, sidecarPatienceMs: 5_000, seedCollections,
   });
 
 const col = (c: string, extra: MetadataRecord["properties"] = {}): MetadataRecord =>
@@ -94,34 +94,64 @@ describe("SomLayout", () => {
     expect(store.calls.stat).toBe(0);
   });
 
-  it("lists a collection or entity looked up on a cold path beside its parent, not after it", async () => {
+  it("lists a cold path two levels down in one round trip: the collection's listing, its sub-tree's first page and the root's at once", async () => {
     const ns = layout(false);
     const asked: string[] = [];
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     const list = store.list.bind(store);
     vi.spyOn(store, "list").mockImplementation(async (o) => {
-      asked.push(o.prefix);
+      asked.push(`${o.prefix}${o.delimiter ? "" : " (flat)"}`);
       await gate;
       return list(o);
     });
     const found = ns.lookup("/IRB1");
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    // Both requests out before either answers: the root's and the collection's own.
-    expect(asked.sort()).toEqual(["Collection/", "Collection/IRB1/Entity/"]);
+    // All out before any answers: the root's listing, the collection's own, and one flat page below it.
+    expect(asked.sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/ (flat)"]);
+    // The entity below, looked up before any of them answers: it waits for the flat page, asks nothing itself.
+    const entity = ns.lookup("/IRB1/P1");
+    const inside = ns.readdir("/IRB1/P1");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(asked.length).toBe(3);
     open();
     expect((await found)?.kind).toBe("dir");
-    // The entity below, looked up now that its parent is listed: its listing waits for the look inside.
-    expect((await ns.lookup("/IRB1/P1"))?.kind).toBe("dir");
+    expect((await entity)?.kind).toBe("dir");
+    expect(names(await inside).sort()).toEqual(["1.2.840.99.1.dcm", "clash.dcm", "clash.dcm.json", "report.txt", "sub"]);
     expect(names(await ns.readdir("/IRB1")).sort()).toEqual(["P1", "P2"]);
-    expect(asked.length).toBe(2);
-    expect(names(await ns.readdir("/IRB1/P1"))).toContain("report.txt");
+    // Deeper too: the page held the whole sub-tree.
+    expect(names(await ns.readdir("/IRB1/P1/sub")).length).toBeGreaterThan(0);
+    expect(asked.length).toBe(3);
+    // Looked up again once listed: no second page.
+    await ns.lookup("/IRB1");
     expect(asked.length).toBe(3);
     // A sidecar's name is no directory, and below an entity a name may be a file: no listing for those.
     const cold = layout(false);
     await cold.lookup("/IRB1.json");
     await cold.lookup("/IRB1/P1/report.txt");
-    expect(asked.slice(3).sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/P1/"]);
+    expect(asked.slice(3).sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/ (flat)"]);
+  });
+
+  it("lists alone what a collection's first page cuts off", async () => {
+    const ns = layout(false);
+    const asked: string[] = [];
+    const list = store.list.bind(store);
+    // A page of two objects: it ends inside the first entity, so no entity is held whole.
+    vi.spyOn(store, "list").mockImplementation(async (o) => {
+      asked.push(`${o.prefix}${o.delimiter ? "" : " (flat)"}`);
+      return list(o.delimiter ? o : { ...o, maxResults: 2 });
+    });
+    const p1 = ns.readdir("/IRB1/P1");
+    expect(names(await p1).sort()).toEqual(["1.2.840.99.1.dcm", "clash.dcm", "clash.dcm.json", "report.txt", "sub"]);
+    expect(names(await ns.readdir("/IRB1/P2")).length).toBeGreaterThan(0);
+    expect(asked).toContain("Collection/IRB1/Entity/ (flat)");
+    expect(asked).toContain("Collection/IRB1/Entity/P1/");
+    expect(asked).toContain("Collection/IRB1/Entity/P2/");
+    // Without prefetch (--no-prefetch), no first page: each directory is listed when it is read.
+    asked.length = 0;
+    const plain = layout(false, false);
+    expect(names(await plain.readdir("/IRB1/P1")).length).toBe(5);
+    expect(asked.sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/P1/"]);
   });
 
   it("hides the tree outside Collection/ and has no sidecars without a project", async () => {
