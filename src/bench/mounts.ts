@@ -38,10 +38,8 @@ async function stopChild(child: ChildProcess, dir: string): Promise<void> {
 export async function somMount(emulator: EmulatorProcess, bucket: string, extra: string[] = []): Promise<BenchMount> {
   const dir = join(await scratch("som-mnt"), "mnt");
   await mkdir(dir);
-  // An IPC channel, as `som mount --background` starts its daemon: the daemon says "ready" once it
-  // has also raised the mount's read-ahead. A reader that opens a file before that keeps the
-  // kernel's default read-ahead for that open file (reads of 128 KiB, not 1 MiB: a cold cat of
-  // 512 MiB here took 1.7-2.8 s instead of 1.3-1.5 s), so waiting for the mount to appear is too soon.
+  // An IPC channel, as `som mount --background` starts its daemon: a mount is used once the daemon
+  // says "ready" (its read-ahead raised, its endpoints up), as users get it, not as soon as it appears.
   const child = spawn(SOM, ["mount", bucket, dir, ...extra], { stdio: ["ignore", "ignore", "pipe", "ipc"], env: { ...process.env, STORAGE_EMULATOR_HOST: emulator.url } });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
