@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     }
     if (data.slideDir && data.slideSize) {
       const r = await benchRandom({
-        emulator, log, bucket: "slide", name: "slide.dcm", size: data.slideSize, cacheSize: f.cacheSize, latencyMs: faults.latencyMs, runtime: Number(f.fioSeconds),
+        emulator, log, bucket: "slide", name: "slide.dcm", file: join(data.slideDir, "slide.dcm"), size: data.slideSize, cacheSize: f.cacheSize, latencyMs: faults.latencyMs, runtime: Number(f.fioSeconds),
       });
       measurements.push(...r.measurements);
       targets.push(...r.targets);

@@ -6,7 +6,7 @@
 // copied again after a remount, from the disk tier.
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { clean, runTimed, scratch, type EmulatorProcess, type Timed } from "../harness.js";
+import { clean, runTimed, scratch, warmFiles, type EmulatorProcess, type Timed } from "../harness.js";
 import { floorMount, peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { value, type Measurement, type Target } from "../report.js";
 import { curlObjects, curlRanges, mediaUrl } from "../transport.js";
@@ -49,16 +49,6 @@ const dropKernelCaches = async (): Promise<void> => {
   await writeFile("/proc/sys/vm/drop_caches", "3\n");
 };
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-/**
- * Reads the files the emulator serves from into the page cache, untimed: `path` is a seeded bucket's
- * directory or the emulator's data directory (uploaded objects, the series). The remount scenario
- * drops the kernel's caches, so without this the first cold read after it (som's, every run) would
- * also wait on this machine's disk, which the transport limit measured later never does and real GCS
- * has no part in.
- */
-const serverWarm = async (path: string): Promise<void> => {
-  await runTimed("bash", ["-c", `find ${q(path)} -type f -exec cat {} + > /dev/null`]);
-};
 
 export async function benchMounts(ctx: MountContext): Promise<{ measurements: Measurement[]; targets: Target[] }> {
   const { emulator } = ctx;
@@ -83,7 +73,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       ["som", () => somMount(emulator, "bench", ["--cache-size", ctx.cacheSize]), somSeries],
       ["rclone mount", () => rcloneMount(emulator, "bench"), (m: BenchMount) => join(m.dir, ctx.seriesPrefix)],
     ] as const) {
-      await serverWarm(emulator.dataDir);
+      await warmFiles(emulator.dataDir);
       const m = await start();
       try {
         const dest = join(work, `cp-${i}-${tool.replace(" ", "-")}`);
@@ -99,18 +89,18 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       }
     }
     const dl = join(work, `dl-${i}`);
-    await serverWarm(emulator.dataDir);
+    await warmFiles(emulator.dataDir);
     add("a|rclone copy --transfers 16", await synced("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]));
     await clean(dl);
     await mkdir(dl, { recursive: true });
-    await serverWarm(emulator.dataDir);
+    await warmFiles(emulator.dataDir);
     add("a|gcloud storage cp -r", await synced("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
     await clean(dl);
     add("c|local read series (page cache)", await warm(`cat ${q(ctx.seriesDir)}/* > /dev/null`));
     // The transport limit: the same 200 objects, 64 in flight, by one curl.
     const files = (await readdir(ctx.seriesDir)).sort();
     await mkdir(dl, { recursive: true });
-    await serverWarm(emulator.dataDir);
+    await warmFiles(emulator.dataDir);
     await runTimed("sync", []);
     add("a|transport: curl, 64 objects in flight", await curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl));
     const badCurl = await sameTree(dl, ctx.seriesDir, { ignore: () => false });
@@ -184,7 +174,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       ["som", () => somMount(emulator, "big", ["--cache-size", ctx.cacheSize])],
       ["rclone mount", () => rcloneMount(emulator, "big")],
     ] as const) {
-      await serverWarm(ctx.bigFile);
+      await warmFiles(ctx.bigFile);
       const m = await start();
       try {
         const out = join(work, `cat-${i}`);
@@ -204,7 +194,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     const parts = join(work, `parts-${i}`);
     await mkdir(parts, { recursive: true });
     const bigSize = (await stat(ctx.bigFile)).size;
-    await serverWarm(ctx.bigFile);
+    await warmFiles(ctx.bigFile);
     await runTimed("sync", []);
     add("b|transport: curl, 32 ranged GETs in flight", await curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts));
     if (i === 0) {
@@ -213,7 +203,7 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     }
     await clean(parts);
     const gout = join(work, `gcp-${i}`);
-    await serverWarm(ctx.bigFile);
+    await warmFiles(ctx.bigFile);
     add("b|gcloud storage cp", await synced("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
     await clean(gout);
     add("c|local cat (page cache)", await warm(`cat ${q(ctx.bigFile)} > /dev/null`));

@@ -7,7 +7,7 @@
 // the first byte of a tile on a fresh mount.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { clean, runTimed, scratch, type EmulatorProcess } from "../harness.js";
+import { clean, runTimed, scratch, warmFiles, type EmulatorProcess } from "../harness.js";
 import { peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { median } from "../harness.js";
 import type { Measurement, Target } from "../report.js";
@@ -18,6 +18,8 @@ export interface RandomContext {
   log: (s: string) => void;
   bucket: string;
   name: string;
+  /** The local file the emulator serves the object from (read into the page cache before the first job). */
+  file: string;
   size: number;
   cacheSize: string;
   latencyMs: number;
@@ -72,6 +74,7 @@ export async function benchRandom(ctx: RandomContext): Promise<{ measurements: M
     }
   };
 
+  await warmFiles(ctx.file);
   const jobs = [["read", 1], ["read", 4], ["randread", 1], ["randread", 4]] as const;
   for (const [rw, threads] of jobs) {
     const scenario = `f: fio ${rw === "read" ? "sequential" : "random"} 256 KiB reads, ${threads} thread${threads > 1 ? "s" : ""}, ${ctx.size >= 2 ** 30 ? `${(ctx.size / 2 ** 30).toFixed(0)} GiB` : `${(ctx.size / 2 ** 20).toFixed(0)} MiB`} slide, cold`;
