@@ -68,6 +68,18 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
   const somSeries = (m: BenchMount): string => join(m.dir, ctx.seriesPrefix.replace(/^Collection\/([^/]+)\/Entity\//, "$1/"));
 
   for (let i = 0; i < ctx.runs; i++) {
+    // The transport limit: the same 200 objects, 64 in flight, by one curl — measured just before
+    // som's copy, so that the ratio between them spans seconds of this shared machine, not a minute.
+    const dl = join(work, `dl-${i}`);
+    const files = (await readdir(ctx.seriesDir)).sort();
+    await mkdir(dl, { recursive: true });
+    await warmFiles(emulator.dataDir);
+    await runTimed("sync", []);
+    add("a|transport: curl, 64 objects in flight", await curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl));
+    const badCurl = await sameTree(dl, ctx.seriesDir, { ignore: () => false });
+    if (badCurl) throw new Error(`curl fetched a different tree: ${badCurl}`);
+    await clean(dl);
+
     // a + c: cp -r of the series, cold then warm, through each mount.
     for (const [tool, start, path] of [
       ["som", () => somMount(emulator, "bench", ["--cache-size", ctx.cacheSize]), somSeries],
@@ -88,7 +100,6 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
         await m.stop();
       }
     }
-    const dl = join(work, `dl-${i}`);
     await warmFiles(emulator.dataDir);
     add("a|rclone copy --transfers 16", await synced("rclone", ["copy", `:gcs:bench/${ctx.seriesPrefix}`, dl, "--transfers", "16", ...emulator.rcloneFlags()]));
     await clean(dl);
@@ -97,15 +108,6 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     add("a|gcloud storage cp -r", await synced("gcloud", ["storage", "cp", "-r", `gs://bench/${ctx.seriesPrefix}`, dl], gcloudEnv));
     await clean(dl);
     add("c|local read series (page cache)", await warm(`cat ${q(ctx.seriesDir)}/* > /dev/null`));
-    // The transport limit: the same 200 objects, 64 in flight, by one curl.
-    const files = (await readdir(ctx.seriesDir)).sort();
-    await mkdir(dl, { recursive: true });
-    await warmFiles(emulator.dataDir);
-    await runTimed("sync", []);
-    add("a|transport: curl, 64 objects in flight", await curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl));
-    const badCurl = await sameTree(dl, ctx.seriesDir, { ignore: () => false });
-    if (badCurl) throw new Error(`curl fetched a different tree: ${badCurl}`);
-    await clean(dl);
 
     // h: the series again after a remount, from the disk tier (0 media requests), against a local copy.
     {
@@ -169,7 +171,20 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       await clean(dest);
     }
 
-    // b + c: cat of the 512 MiB volume, cold then warm.
+    // b: cat of the 512 MiB volume. First the transport limit: the same 512 MiB as 32 ranged GETs in
+    // flight, by one curl, just before som's cold cat (as in a).
+    const parts = join(work, `parts-${i}`);
+    await mkdir(parts, { recursive: true });
+    const bigSize = (await stat(ctx.bigFile)).size;
+    await warmFiles(ctx.bigFile);
+    await runTimed("sync", []);
+    add("b|transport: curl, 32 ranged GETs in flight", await curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts));
+    if (i === 0) {
+      const [a, b] = await Promise.all([`cat ${q(parts)}/part-* | sha256sum`, `sha256sum < ${q(ctx.bigFile)}`].map((c) => runTimed("bash", ["-c", c]).then((t) => t.stdout.split(" ")[0])));
+      if (a !== b) throw new Error("curl ranges gave different bytes");
+    }
+    await clean(parts);
+    // b + c: the cat through each mount, cold then warm.
     for (const [tool, start] of [
       ["som", () => somMount(emulator, "big", ["--cache-size", ctx.cacheSize])],
       ["rclone mount", () => rcloneMount(emulator, "big")],
@@ -190,18 +205,6 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
         await m.stop();
       }
     }
-    // The transport limit: the same 512 MiB as 32 ranged GETs in flight, by one curl.
-    const parts = join(work, `parts-${i}`);
-    await mkdir(parts, { recursive: true });
-    const bigSize = (await stat(ctx.bigFile)).size;
-    await warmFiles(ctx.bigFile);
-    await runTimed("sync", []);
-    add("b|transport: curl, 32 ranged GETs in flight", await curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts));
-    if (i === 0) {
-      const [a, b] = await Promise.all([`cat ${q(parts)}/part-* | sha256sum`, `sha256sum < ${q(ctx.bigFile)}`].map((c) => runTimed("bash", ["-c", c]).then((t) => t.stdout.split(" ")[0])));
-      if (a !== b) throw new Error("curl ranges gave different bytes");
-    }
-    await clean(parts);
     const gout = join(work, `gcp-${i}`);
     await warmFiles(ctx.bigFile);
     add("b|gcloud storage cp", await synced("gcloud", ["storage", "cp", "gs://big/volume.bin", gout], gcloudEnv));
