@@ -95,10 +95,7 @@ export class SomLayout implements Namespace {
     // which lists the entities it holds whole: a path two levels down (C/E) costs one round trip,
     // not three. Below an entity a name may be a file, and a sidecar's name is no directory: those wait.
     if (segments.length <= 2 && !name.endsWith(SIDECAR_SUFFIX)) {
-      const collection = segments[0]!;
-      if (this.opts.seedCollections !== false && !this.listings.has(collection) && !this.inflight.has(collection) && !collection.endsWith(SIDECAR_SUFFIX)) {
-        this.raw.seedPrefix(this.rawPrefix([collection]));
-      }
+      if (this.seedWorthy(segments[0]!)) this.raw.seedPrefix(this.rawPrefix([segments[0]!]));
       if (!this.listings.has(parent.join("\0"))) this.listing(segments).catch(() => undefined);
     }
     if (parent.length > 0) {
@@ -106,6 +103,19 @@ export class SomLayout implements Namespace {
       if (!p || p.kind !== "dir") return undefined;
     }
     return (await this.listing(parent)).get(name);
+  }
+
+  /**
+   * Whether a collection's sub-tree is worth its first page now: it is not
+   * listed (nor being listed), and the root, if listed, has it as a
+   * directory — names a shell or viewer probes that the root does not have
+   * cost nothing.
+   */
+  private seedWorthy(collection: string): boolean {
+    if (this.opts.seedCollections === false || collection.endsWith(SIDECAR_SUFFIX)) return false;
+    if (this.listings.has(collection) || this.inflight.has(collection)) return false;
+    const root = this.listings.peek("");
+    return root === undefined || root.get(collection)?.kind === "dir";
   }
 
   async readdir(path: string): Promise<Directory> {

@@ -147,6 +147,13 @@ describe("SomLayout", () => {
     expect(asked).toContain("Collection/IRB1/Entity/ (flat)");
     expect(asked).toContain("Collection/IRB1/Entity/P1/");
     expect(asked).toContain("Collection/IRB1/Entity/P2/");
+    // Names the listed root does not have, as a shell or viewer probes them: no page for them.
+    asked.length = 0;
+    await ns.readdir("/");
+    const before = asked.length;
+    expect(await ns.lookup("/.hidden")).toBeUndefined();
+    expect(await ns.lookup("/NOPE")).toBeUndefined();
+    expect(asked.length).toBe(before);
     // Without prefetch (--no-prefetch), no first page: each directory is listed when it is read.
     asked.length = 0;
     const plain = layout(false, false);
