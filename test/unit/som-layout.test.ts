@@ -132,7 +132,7 @@ describe("SomLayout", () => {
     expect(asked.slice(3).sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/ (flat)"]);
   });
 
-  it("lists alone what a collection's first page cuts off", async () => {
+  it("lists alone what a collection's first page cuts off or fails to bring", async () => {
     const ns = layout(false);
     const asked: string[] = [];
     const list = store.list.bind(store);
@@ -147,6 +147,16 @@ describe("SomLayout", () => {
     expect(asked).toContain("Collection/IRB1/Entity/ (flat)");
     expect(asked).toContain("Collection/IRB1/Entity/P1/");
     expect(asked).toContain("Collection/IRB1/Entity/P2/");
+    // A first page that fails: what waited for it is listed alone.
+    const failing = layout(false);
+    vi.spyOn(store, "list").mockImplementation(async (o) => {
+      asked.push(`${o.prefix}${o.delimiter ? "" : " (flat)"}`);
+      if (!o.delimiter) throw new Error("503 from the flat listing");
+      return list(o);
+    });
+    asked.length = 0;
+    expect(names(await failing.readdir("/IRB1/P1")).length).toBe(5);
+    expect(asked.sort()).toEqual(["Collection/", "Collection/IRB1/Entity/", "Collection/IRB1/Entity/ (flat)", "Collection/IRB1/Entity/P1/"]);
     // Names the listed root does not have, as a shell or viewer probes them: no page for them.
     asked.length = 0;
     await ns.readdir("/");
