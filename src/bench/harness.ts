@@ -130,8 +130,8 @@ export class EmulatorProcess {
  * Reads the files the emulator serves from into the page cache, untimed: `path` is a seeded bucket's
  * directory (or file) or the emulator's data directory (uploaded objects). The mount scenario's
  * remount runs drop the kernel's caches, so without this the first cold read after them would also
- * wait on this machine's disk, which the transport limits measured later never do and real GCS has
- * no part in.
+ * wait on this machine's disk, which real GCS has no part in (and the tools measured after it would
+ * not).
  */
 export async function warmFiles(path: string): Promise<void> {
   // Through bash, for the redirect: runTimed keeps a command's stdout.

@@ -75,7 +75,7 @@ interface Walk {
 
 export class Walker {
   private readonly walks = new Map<string, Walk>();
-  /** Seeds by the prefix they list below (see seed). */
+  /** Seeds under way, by the prefix they list below (see seed). */
   private readonly seeds = new Map<string, Window>();
   readonly stats = { windows: 0, entries: 0, directories: 0, seeds: 0 };
 
@@ -126,18 +126,15 @@ export class Walker {
    * whole gets its listing from it. Nothing if one is under way already.
    */
   seed(prefix: string, maxObjects: number): void {
-    const under = this.seeds.get(prefix);
-    if (under && !under.done) return;
+    if (this.seeds.has(prefix)) return;
     const win: Window = {
-      start: prefix, end: prefixEnd(prefix), from: 0, nextFrom: 0, reached: "", placeholders: new Map(), done: false, entries: 0,
-      limit: Math.max(2, Math.min(1000, maxObjects)),
+      start: prefix, end: prefixEnd(prefix), from: 0, nextFrom: 0, reached: "", placeholders: new Map(), done: false, entries: 0, limit: maxObjects,
     };
-    this.seeds.delete(prefix); // re-inserted: most recent last, oldest forgotten first
     this.seeds.set(prefix, win);
-    if (this.seeds.size > 64) this.seeds.delete(this.seeds.keys().next().value!);
     this.stats.seeds++;
-    void this.fill(prefix, win).catch((err: unknown) =>
-      this.opts.log.debug(`first page below ${printable(prefix)}: ${err instanceof Error ? err.message : String(err)}`));
+    void this.fill(prefix, win)
+      .catch((err: unknown) => this.opts.log.debug(`first page below ${printable(prefix)}: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => this.seeds.delete(prefix)); // once done it covers nothing: what it found is cached
   }
 
   /** The listing of `prefix` if a window (or seed) is filling it, else undefined. */
