@@ -164,7 +164,7 @@ export class Downloader {
       const crc = new Crc32c();
       let pos = start;
       let delivered = 0;
-      // Chunks arrive at socket size (64 KiB); they are written in batches of
+      // Chunks arrive as socket reads (at most a 256 KiB page); they are written in batches of
       // up to 1 MiB so a small file costs one write, a big one a few.
       let batch: Buffer[] = [];
       let batched = 0;

@@ -1,10 +1,11 @@
-// Garbage from moving object bytes. Every response arrives as fresh Buffers
-// (socket chunks, then the block they are copied into), which V8 counts as
-// external memory. Left to its defaults V8 runs a full GC every few tens of
-// MB of them (26 per 300 MB read, a quarter of the daemon's CPU); counting
-// them in the global limit instead (bin/som) lets garbage pile up well past
-// --cache-size. So the daemon collects on its own schedule: one collection
-// per 16 MiB received — ~60 per GB, mostly minor ones (see noteReceived).
+// Garbage from moving object bytes. Every response arrives in fresh Buffers
+// (one per page of its body, util/http1/body-pages.ts; listings as socket
+// chunks), which V8 counts as external memory. Left to its defaults V8 runs
+// a full GC every few tens of MB of them (26 per 300 MB read, a quarter of
+// the daemon's CPU); counting them in the global limit instead (bin/som)
+// lets garbage pile up well past --cache-size. So the daemon collects on its
+// own schedule: one collection per 16 MiB received — ~60 per GB, mostly
+// minor ones (see noteReceived).
 import { runInNewContext } from "node:vm";
 
 let gc: ((opts?: { type: "minor" | "major" }) => void) | undefined;
@@ -19,9 +20,10 @@ try {
 const EVERY = 16 * 2 ** 20;
 
 /**
- * Dead object bytes that may wait for the next collection: what has arrived
- * since the last one, once as socket chunks and once as the blocks they were
- * copied into (the evicted ones they replace).
+ * Dead object bytes that may wait for the next collection: what the cache
+ * dropped since the last full one (EVERY at most), and as much again for
+ * what arrived since the last one and died young (listing bodies, responses
+ * that failed or were not kept).
  */
 export const GARBAGE_ALLOWANCE = 2 * EVERY;
 let received = 0;

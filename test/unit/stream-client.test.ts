@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { HttpTransportError } from "../../src/util/http-client.js";
 import { ParseError, ResponseParser, type ResponseHead } from "../../src/util/http1/response-parser.js";
+import { BODY_PAGE, BodyPages } from "../../src/util/http1/body-pages.js";
 import { StreamClient } from "../../src/util/http1/stream-client.js";
 
 interface Parsed {
@@ -101,6 +102,31 @@ describe("ResponseParser", () => {
     expect(() => parse([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${"1".repeat(2000)}`)])).toThrow(/chunk line too long/);
     expect(() => parse([Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")], true)).toThrow(/cut short/);
     expect(() => parse([], true)).toThrow(/closed before a response/);
+  });
+});
+
+describe("BodyPages", () => {
+  it("hands out room that never crosses a page or the body's end, and copies across pages", () => {
+    const body = randomBytes(BODY_PAGE + 10);
+    const pages = new BodyPages(body.length);
+    const first = pages.append(body.subarray(0, 100));
+    const room = pages.room(body.length - 100);
+    expect(room.length).toBe(BODY_PAGE - 100);
+    body.copy(room, 0, 100, 100 + 50_000);
+    const second = pages.commit(50_000);
+    const rest = pages.append(body.subarray(50_100));
+    expect(rest.map((p) => p.length)).toEqual([BODY_PAGE - 50_100, 10]);
+    expect(rest[1]!.buffer.byteLength).toBe(10);
+    expect(Buffer.concat([...first, second, ...rest]).equals(body)).toBe(true);
+    expect(second.buffer).toBe(first[0]!.buffer);
+  });
+
+  it("without a length, makes pages the size of what it is given", () => {
+    const pages = new BodyPages(undefined);
+    const [a] = pages.append(Buffer.from("abc"));
+    const [b] = pages.append(Buffer.from("defg"));
+    expect([a!.toString(), b!.toString()]).toEqual(["abc", "defg"]);
+    expect([a!.buffer.byteLength, b!.buffer.byteLength]).toEqual([3, 4]);
   });
 });
 
@@ -226,6 +252,53 @@ describe("StreamClient", () => {
     expect(n).toBe(data.length);
     expect(overlapped).toBe(false);
     expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+
+  it("reads bodies into page Buffers of their own, starting at the body's first byte, which later reads never overwrite", async () => {
+    // Each response's head and first body bytes come in one write (they land in the scratch every
+    // connection shares, and are copied out); the rest is read in place. The views handed out are
+    // kept, not copied, across three responses on different connections, then compared.
+    const sizes = [BODY_PAGE * 2 + 1_000, 100_000, BODY_PAGE];
+    const bodies = sizes.map((n) => randomBytes(n));
+    const server = net.createServer((sock) => {
+      sock.once("data", (req) => {
+        const body = bodies[Number(/GET \/(\d)/.exec(req.toString())![1])]!;
+        sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body.subarray(0, 5_000)]));
+        // The rest in pieces that do not line up with pages.
+        let at = 5_000;
+        const more = (): void => {
+          if (at >= body.length) return;
+          sock.write(body.subarray(at, at + 70_001));
+          at += 70_001;
+          setImmediate(more);
+        };
+        setImmediate(more);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    servers.push(server);
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const views = await Promise.all(sizes.map(async (_, i) => {
+      const res = await c.get({ path: `/${i}`, headers: {}, idleTimeoutMs: 5_000 });
+      const parts: Buffer[] = [];
+      await res.pipe((b) => void parts.push(b));
+      return parts;
+    }));
+    // Only what came with each head was copied (at most one scratch's worth, 64 KiB).
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(c.stats.inPlace + c.stats.copied).toBe(total);
+    expect(c.stats.copied).toBeLessThanOrEqual(3 * 64 * 1024);
+    views.forEach((parts, i) => {
+      expect(Buffer.concat(parts).equals(bodies[i]!)).toBe(true);
+      // One ArrayBuffer per page: page k of the body starts at offset 0 of its own buffer.
+      const buffers = [...new Set(parts.map((p) => p.buffer))];
+      expect(buffers.map((b) => b.byteLength)).toEqual(i === 0 ? [BODY_PAGE, BODY_PAGE, 1_000] : [sizes[i]]);
+      let at = 0;
+      for (const p of parts) {
+        expect(p.byteOffset).toBe(at % BODY_PAGE);
+        at += p.length;
+      }
+    });
   });
 
   it("opens at most its cap of connections, and queues the rest", async () => {

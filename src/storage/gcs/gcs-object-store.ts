@@ -131,8 +131,12 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
     const parts: Buffer[] = [];
     const crc = !range && crc32c ? new Crc32c() : undefined;
     await this.http.mediaTo(this.bucket, name, generation, range, (c) => {
-      parts.push(c);
       crc?.update(c);
+      // Reads that continue one another in the same page become one view of it.
+      const last = parts[parts.length - 1];
+      if (last && last.buffer === c.buffer && last.byteOffset + last.length === c.byteOffset) {
+        parts[parts.length - 1] = Buffer.from(c.buffer, last.byteOffset, last.length + c.length);
+      } else parts.push(c);
     }, what);
     const bytes = new Chunks(parts);
     if (range && bytes.length !== range.end - range.start) {

@@ -43,6 +43,11 @@ export class ResponseParser {
     return this.state === "done";
   }
 
+  /** Body bytes still to come while a body framed by Content-Length is under way; else undefined. */
+  get lengthLeft(): number | undefined {
+    return this.state === "length" ? this.remaining : undefined;
+  }
+
   /** Parses `data`. Bytes after the end of the response are a protocol error (nothing was pipelined). */
   feed(data: Buffer): void {
     let off = 0;

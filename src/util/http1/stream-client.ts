@@ -5,9 +5,13 @@
 // connection at a time; up to `maxSockets` connections; a connection the
 // server closed while idle is found out by the request written to it, which
 // is then sent once more on a fresh one (nothing of it was answered).
+//
+// Body bytes are read by the socket straight into page-sized Buffers
+// (body-pages.ts) through net's `onread`, not into a fresh Buffer per read.
 import net from "node:net";
 import tls from "node:tls";
 import { HttpTransportError } from "../http-client.js";
+import { BodyPages } from "./body-pages.js";
 import { ParseError, ResponseParser, type ResponseHead } from "./response-parser.js";
 
 export interface StreamRequest {
@@ -42,6 +46,34 @@ interface Exchange {
   error?: Error;
   /** Set by pipe: settles its promise once the body ended or failed. */
   settle?: () => void;
+  /** Where its body is read to (made with the first body byte). */
+  pages?: BodyPages;
+}
+
+/**
+ * Reads outside a Content-Length body (heads, chunk framing, bytes nobody
+ * asked for) land here and are parsed, their body bytes copied out, before
+ * the callback returns: one for every connection, since each read is
+ * handled before the next one starts.
+ */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** The socket's `onread`, set before its Connection exists (net asks for the first buffer at once). */
+interface ReadHook {
+  conn?: Connection;
+  /** Bytes came before the Connection existed (the server spoke first). */
+  unasked?: boolean;
+}
+
+function onread(hook: ReadHook): net.OnReadOpts {
+  return {
+    buffer: () => hook.conn?.readBuffer() ?? scratch,
+    callback: (n, buf) => {
+      if (hook.conn) hook.conn.onRead(n, buf as Buffer);
+      else hook.unasked = true;
+      return true;
+    },
+  };
 }
 
 function fail(x: Exchange, err: Error): void {
@@ -57,10 +89,11 @@ class Connection {
   answered = 0;
   dead = false;
   released = false;
+  /** Set while a read that landed in a body page is parsed (its body bytes are in place already). */
+  private inPlace = false;
 
-  constructor(readonly socket: net.Socket, private readonly release: (c: Connection, reusable: boolean) => void) {
+  constructor(readonly socket: net.Socket, private readonly release: (c: Connection, reusable: boolean) => void, private readonly stats: BodyStats) {
     socket.setNoDelay(true);
-    socket.on("data", (d: Buffer) => this.onData(d));
     socket.on("end", () => this.onClose(undefined));
     socket.on("close", () => this.onClose(undefined));
     socket.on("error", (err: NodeJS.ErrnoException) => this.onClose(err));
@@ -75,17 +108,37 @@ class Connection {
     this.socket.write(head);
   }
 
-  private onData(d: Buffer): void {
+  /** Where the next socket read goes: the current body page while a Content-Length body is under way, else the scratch. */
+  readBuffer(): Buffer {
+    const left = this.parser?.lengthLeft;
+    const x = this.exchange;
+    if (!left || !x || x.error) return scratch;
+    x.pages ??= new BodyPages(left);
+    return x.pages.room(left);
+  }
+
+  onRead(n: number, buf: Buffer): void {
     if (!this.parser) {
       // Bytes nobody asked for (on an idle connection): it cannot be trusted with a request.
       this.socket.destroy();
       return;
     }
+    const inPlace = buf !== scratch;
+    const pages = this.exchange?.pages;
+    if (inPlace && !pages) {
+      this.socket.destroy(); // a page outlived its response: cannot happen while reads follow the parser
+      return;
+    }
+    const data = inPlace ? pages!.commit(n) : buf.subarray(0, n);
+    if (inPlace) this.stats.inPlace += n;
+    this.inPlace = inPlace;
     try {
-      this.parser.feed(d);
+      this.parser.feed(data);
     } catch (err) {
       const msg = err instanceof ParseError ? `bad response: ${err.message}` : String(err);
       this.socket.destroy(Object.assign(new Error(msg), { code: "EPROTO" }));
+    } finally {
+      this.inPlace = false;
     }
   }
 
@@ -130,9 +183,18 @@ class Connection {
   }
 
   private onBody(x: Exchange, c: Buffer): void {
-    // A socket read is a buffer of its own (no onread buffer is reused), so it can be held.
-    if (x.sink) this.deliver(x, c);
-    else x.early.push(c);
+    // Bytes read into a page are held as they are; the scratch's are copied into pages first.
+    let parts: Buffer[];
+    if (this.inPlace) parts = [c];
+    else {
+      x.pages ??= new BodyPages(this.parser?.lengthLeft);
+      parts = x.pages.append(c);
+      this.stats.copied += c.length;
+    }
+    for (const p of parts) {
+      if (x.sink) this.deliver(x, p);
+      else x.early.push(p);
+    }
   }
 
   private onEnd(x: Exchange, reusable: boolean): void {
@@ -166,8 +228,15 @@ class Connection {
   }
 }
 
+/** Body bytes read straight into their pages, and those copied there from the scratch. */
+export interface BodyStats {
+  inPlace: number;
+  copied: number;
+}
+
 export class StreamClient {
   readonly url: URL;
+  readonly stats: BodyStats = { inPlace: 0, copied: 0 };
   private readonly idle: Connection[] = [];
   private readonly waiting: ((c: Connection | undefined) => void)[] = [];
   private open = 0;
@@ -223,9 +292,11 @@ export class StreamClient {
     const port = Number(this.url.port) || (this.url.protocol === "https:" ? 443 : 80);
     const host = this.url.hostname.replace(/^\[|\]$/g, "");
     return new Promise<Connection>((resolve, reject) => {
+      const hook: ReadHook = {};
       const socket = this.url.protocol === "https:"
-        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"] })
-        : net.connect({ host, port });
+        // tls takes onread too (nodejs/node#35753); @types/node leaves it out.
+        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ["http/1.1"], onread: onread(hook) } as tls.ConnectionOptions)
+        : net.connect({ host, port, onread: onread(hook) });
       const ready = this.url.protocol === "https:" ? "secureConnect" : "connect";
       const failed = (err: NodeJS.ErrnoException): void => {
         this.open--;
@@ -235,7 +306,9 @@ export class StreamClient {
       socket.once("error", failed);
       socket.once(ready, () => {
         socket.off("error", failed);
-        resolve(new Connection(socket, (c, reusable) => this.release(c, reusable)));
+        hook.conn = new Connection(socket, (c, reusable) => this.release(c, reusable), this.stats);
+        if (hook.unasked) socket.destroy(); // it cannot be trusted with a request
+        resolve(hook.conn);
       });
     });
   }
