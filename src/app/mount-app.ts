@@ -7,6 +7,7 @@ import { SomFilesystem } from "../fs/filesystem.js";
 import { defaultAdapterOptions, fuseOps } from "../fuse/adapter.js";
 import { Passthrough } from "../fuse/passthrough.js";
 import { ReadPins } from "../fuse/read-pins.js";
+import { ResidentPaths } from "../fuse/resident-paths.js";
 import { FuseMount, prepareMountpoint } from "../fuse/fuse-mount.js";
 import { DatastoreMetadata } from "../metadata/datastore/datastore-metadata.js";
 import type { Namespace } from "../namespace/namespace.js";
@@ -226,8 +227,17 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     ? new SomFilesystem(layout, reader, fsOpts, series)
     : new SomFilesystem(layout, reader, { ...fsOpts, readAhead: { ...readAhead, initial: 0, max: 0 } });
   const pins = new ReadPins(PINNED_BYTES);
+  // Small objects the series prefetcher fetched: their opens are answered by the binding (fuse/resident-paths.ts).
+  const resident = new ResidentPaths(PINNED_BYTES, fs);
+  cache.onDrop = (key) => resident.dropped(key);
+  fs.whenReplaced = (path) => resident.withdraw(path);
+  series.wholeInSeries = (path, t) => {
+    void reader.landed(t).then((got) => {
+      if (got) resident.offer(path, got.key, got.parts, layout.freshFor?.(path.slice(0, path.lastIndexOf("/")) || "/") ?? 0);
+    });
+  };
   registerSources(metrics, {
-    memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(),
+    memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(), resident: () => resident.stats(),
     ...(passthrough ? { passthrough: () => passthrough.stats() } : {}),
     ...(layout.listingStats ? { listings: () => layout.listingStats!() } : {}),
   });
@@ -240,7 +250,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     allowOther: cfg.allowOther,
     fsname: `som:${cfg.bucket}`,
     debug: cfg.debug,
-  }, log, pins, passthrough);
+  }, log, pins, passthrough, resident);
   const endpoints = await serveEndpoints(cfg, metrics, mountpoint, log).catch((err: unknown) => {
     mount.unmount();
     throw err;

@@ -52,6 +52,8 @@ export class LruBlockCache implements BlockCache {
   private readonly unread = new Set<string>();
   readonly stats: PrefetchStats = { prefetched: 0, used: 0, wasted: 0, unread: 0 };
   readonly counts: CacheCounts = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
+  /** Told of every block that leaves, whatever the reason (what holds its Buffers elsewhere lets go). */
+  onDrop: ((key: string) => void) | undefined;
 
   constructor(readonly capacity: number) {
     this.lru = new LRUCache<string, Bytes>({
@@ -59,6 +61,7 @@ export class LruBlockCache implements BlockCache {
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, key, reason) => {
         noteEvicted(block.length);
+        this.onDrop?.(key);
         if (reason === "evict") {
           this.counts.evictions++;
           this.counts.evictedBytes += block.length;

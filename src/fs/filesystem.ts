@@ -233,6 +233,32 @@ export class SomFilesystem {
     return fd;
   }
 
+  /**
+   * A file the binding opened itself (fuse/resident-paths.ts), told after
+   * the fact: it moves the series window on and counts as a read of the
+   * object, as an open whose reads came from memory would.
+   */
+  async openedNatively(path: string): Promise<void> {
+    this.nativeOpen++;
+    void this.series?.opened(path);
+    try {
+      const e = await this.entry(path);
+      if (e.kind === "file" && e.source.kind === "object") this.reader.wholeInMemory({ ...e.source, size: e.size });
+    } catch {
+      // gone since: nothing to count
+    }
+  }
+
+  releasedNatively(): void {
+    this.nativeOpen--;
+  }
+
+  /** Handles the binding opened itself and has not released. */
+  private nativeOpen = 0;
+
+  /** Told when a path's object turns out replaced: what answers opens of it elsewhere must stop (resident paths). */
+  whenReplaced: ((path: string) => void) | undefined;
+
   /** Copies up to `length` bytes at `position` into `target`; returns the count. */
   async readInto(fd: number, position: number, length: number, target: Uint8Array): Promise<number> {
     const h = this.handles.get(fd);
@@ -280,6 +306,7 @@ export class SomFilesystem {
   /** A read found this handle's generation gone: the next open of the path must not pin it again. */
   private replaced(path: string, generation: string): void {
     this.ns.forget(path);
+    this.whenReplaced?.(path);
     this.gone.delete(path);
     this.gone.set(path, generation);
     if (this.gone.size > GONE_PATHS) this.gone.delete(this.gone.keys().next().value!);
@@ -331,6 +358,6 @@ export class SomFilesystem {
   }
 
   get openFiles(): number {
-    return this.handles.size;
+    return this.handles.size + this.nativeOpen;
   }
 }

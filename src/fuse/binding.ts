@@ -7,7 +7,8 @@
 // open file closes), and pinned reads: a handle whose bytes are handed over
 // at open has its reads answered by libfuse's thread (see read-pins.ts), and
 // passthrough: an open answered with a backing file is read by the kernel
-// from that file (see passthrough.ts). These are the project's own declarations of what
+// from that file (see passthrough.ts), and resident paths: opens of a file
+// held whole in memory answered by libfuse's thread (see resident-paths.ts). These are the project's own declarations of what
 // src/fuse uses; callbacks take a number first — 0 or a negative errno —
 // because fuse-native hangs the caller forever on anything else.
 import { existsSync } from "node:fs";
@@ -114,6 +115,12 @@ export interface FuseInstance {
   backingOpen(fd: number): number;
   /** 0 or a negative errno. */
   backingClose(id: number): number;
+  /** Opens of `path` answered by libfuse's thread from `parts` for `ttlMs` (patched; see resident-paths.ts). */
+  resident(path: string, parts: Buffer[], ttlMs: number): boolean;
+  /** Whether `path` was resident; handles already open keep their bytes. */
+  unresident(path: string): boolean;
+  /** `fn` is told of handles opened (kind 1) and released (2) by libfuse's thread, in order. */
+  onNativeEvents(fn: (kinds: number[], fhs: number[], paths: (string | null)[]) => void): void;
 }
 
 export interface FuseClass {
@@ -135,7 +142,7 @@ export function fuseClass(): FuseClass {
     throw new BindingMissingError(`the FUSE binding is not built (${BINDING_DIR}); run scripts/setup.sh`);
   }
   const Fuse = createRequire(import.meta.url)(BINDING_DIR) as FuseClass;
-  if (Fuse.SOM_PATCH !== 3) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
+  if (Fuse.SOM_PATCH !== 4) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
   loaded = Fuse;
   return Fuse;
 }

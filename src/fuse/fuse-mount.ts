@@ -14,6 +14,7 @@ import { fuseMountAt } from "./mount-table.js";
 import { MAX_READAHEAD, raiseReadahead } from "./readahead.js";
 import type { Passthrough } from "./passthrough.js";
 import type { ReadPins } from "./read-pins.js";
+import type { ResidentPaths } from "./resident-paths.js";
 import { unmount } from "./unmount.js";
 
 export interface FuseMountOptions {
@@ -96,7 +97,7 @@ export class FuseMount {
     });
   }
 
-  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger, pins?: ReadPins, passthrough?: Passthrough): Promise<FuseMount> {
+  static async mount(mountpoint: string, ops: FuseOps, opts: FuseMountOptions, log: Logger, pins?: ReadPins, passthrough?: Passthrough, resident?: ResidentPaths): Promise<FuseMount> {
     const ttl = opts.metadataTtlSeconds;
     const Fuse = fuseClass();
     let endSession!: () => void;
@@ -133,6 +134,7 @@ export class FuseMount {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
     pins?.attach(fuse);
+    resident?.attach(fuse);
     passthrough?.attach(fuse);
     const why = await raiseReadahead(mountpoint);
     gate.release();

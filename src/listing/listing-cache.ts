@@ -97,6 +97,13 @@ export class ListingCache {
     return slot.listing;
   }
 
+  /** How long the complete listing of `prefix` stays fresh, in ms (0 when none is cached). */
+  freshFor(prefix: string): number {
+    const slot = this.slots.get(prefix);
+    if (!slot || !slot.listing.isComplete) return 0;
+    return Math.max(0, slot.expires - this.opts.clock.now());
+  }
+
   /** The listing of `prefix`: cached, arriving, or started now (`tier` orders its requests). */
   list(prefix: string, tier = FOREGROUND): DirListing {
     const cached = this.peek(prefix);

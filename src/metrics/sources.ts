@@ -7,6 +7,7 @@ import type { CacheCounts, PrefetchStats } from "../cache/block-cache.js";
 import type { DiskCacheStats } from "../cache/disk/disk-cache.js";
 import type { PassthroughStats } from "../fuse/passthrough.js";
 import type { PinStats } from "../fuse/read-pins.js";
+import type { ResidentStats } from "../fuse/resident-paths.js";
 import type { ListingStats } from "../namespace/namespace.js";
 import type { MountMetrics } from "./metrics.js";
 
@@ -17,6 +18,7 @@ export interface MetricSources {
   openFiles: () => number;
   /** Reads the binding answered from pinned memory (they are not among the FUSE operations timed). */
   pins?: () => PinStats;
+  resident?: () => ResidentStats;
   /** Opens answered with a disk-tier backing file (their reads never reach the daemon). */
   passthrough?: () => PassthroughStats;
   listings?: () => ListingStats;
@@ -69,6 +71,12 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
     mirror(r, "som_fuse_pinned_reads_total", "FUSE reads answered by the binding from a file's bytes in memory, without JavaScript (not in som_fuse_operation_duration_seconds)", [], () => [[{}, pins().reads]]);
     mirror(r, "som_fuse_pinned_read_bytes_total", "Bytes of those reads", [], () => [[{}, pins().bytes]]);
     gauge(r, "som_fuse_pinned_files", "Open files whose reads the binding answers from memory", [], () => [[{}, pins().pinned]]);
+  }
+  const resident = s.resident;
+  if (resident) {
+    mirror(r, "som_fuse_native_opens_total", "Opens answered by the binding from a file held whole in memory, without JavaScript (not in som_fuse_operation_duration_seconds)", [], () => [[{}, resident().opens]]);
+    gauge(r, "som_fuse_resident_files", "Files whose opens the binding answers now", [], () => [[{}, resident().registered]]);
+    gauge(r, "som_fuse_resident_held_bytes", "Bytes the memory cache dropped that files opened by the binding still hold", [], () => [[{}, resident().heldBytes]]);
   }
   const pt = s.passthrough;
   if (pt) {

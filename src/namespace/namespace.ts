@@ -64,6 +64,8 @@ export interface Namespace {
   listingStats?(): ListingStats;
   /** What is cached about `path` is wrong (its object was replaced or deleted): look it up afresh next time. */
   forget(path: string): void;
+  /** How long the cached listing of directory `path` stays fresh, in ms (0 when none is cached). */
+  freshFor?(path: string): number;
 }
 
 /** Splits "/a/b" into ["a", "b"]; "/" into []. */

@@ -112,6 +112,10 @@ export class RawLayout implements Namespace {
     this.listings.invalidate(parent);
   }
 
+  freshFor(path: string): number {
+    return this.listings.freshFor(this.dirPrefix(splitPath(path)));
+  }
+
   cached(path: string): Directory | undefined {
     const listing = this.listings.peek(this.dirPrefix(splitPath(path)));
     return listing?.isComplete ? new ListingDirectory(listing, this.dirEntry) : undefined;

@@ -140,6 +140,11 @@ export class SomLayout implements Namespace {
     this.raw.forgetPrefix(this.rawPrefix(segments.slice(0, -1)));
   }
 
+  freshFor(path: string): number {
+    const key = splitPath(path).join("\0");
+    return this.listings.has(key) ? Math.max(0, this.listings.getRemainingTTL(key)) : 0;
+  }
+
   cached(path: string): Directory | undefined {
     return this.listings.get(splitPath(path).join("\0"));
   }

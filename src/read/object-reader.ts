@@ -156,6 +156,19 @@ export class ObjectReader {
   }
 
   /**
+   * A small object's bytes once its fetch in flight lands (undefined if
+   * none is, or it failed), without counting a read: for registering it
+   * with the binding ahead of its open (fuse/resident-paths.ts).
+   */
+  async landed(t: ReadTarget): Promise<{ key: string; parts: Buffer[] } | undefined> {
+    if (!this.isWhole(t)) return undefined;
+    const key = this.key(t, "all");
+    const fly = this.inflight.get(key);
+    const b = fly ? await fly.catch(() => undefined) : this.cache.peek(key);
+    return b && b.length === t.size && this.cache.has(key) ? { key, parts: partsOf(b) } : undefined;
+  }
+
+  /**
    * The descriptor of a small object's disk-tier file, for the kernel to
    * read itself (passthrough), when prepareBacking had it checked whole and
    * the file is unchanged since (DiskCache.verifiedFd); undefined otherwise.

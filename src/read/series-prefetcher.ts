@@ -59,6 +59,12 @@ export class SeriesPrefetcher {
    */
   private readonly windows = new Map<string, SeriesWindow>();
 
+  /**
+   * Told of each small object of a series read, with its path: the one
+   * opened and those queued ahead of it, fetched whole (see fuse/resident-paths.ts).
+   */
+  wholeInSeries: ((path: string, target: ReadTarget) => void) | undefined;
+
   constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly policy: PrefetchPolicy, private readonly log: Logger) {}
 
   /** A file was opened. Never throws; prefetching is best effort. */
@@ -70,6 +76,7 @@ export class SeriesPrefetcher {
       if (!listing) return;
       const i = listing.indexOf(name);
       if (i < 0) return;
+      this.tellWhole(dir, listing.at(i));
       let w = this.windows.get(dir);
       this.windows.delete(dir); // re-inserted: most recent last, oldest forgotten first
       if (!w || w.positions !== listing.positions || i <= w.last || i - w.last > MAX_SKIP) {
@@ -98,6 +105,7 @@ export class SeriesPrefetcher {
         if (target) {
           // Over the budget: try again from here on the next open.
           if (!this.reader.prefetchHead(target)) break;
+          this.tellWhole(dir, listing.at(w.next));
           w.filesAhead++;
         }
         w.next++;
@@ -105,6 +113,11 @@ export class SeriesPrefetcher {
     } catch (err) {
       this.log.debug(`series prefetch after ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  private tellWhole(dir: string, child: [string, Entry] | undefined): void {
+    const target = targetOf(child);
+    if (target && this.wholeInSeries && this.reader.isWhole(target)) this.wholeInSeries(join(dir, child![0]), target);
   }
 
   /** Keeps a folder's window, as the most recent; the oldest is forgotten past WINDOWS. */

@@ -2,6 +2,7 @@
 // emulator saw: every object fetched once, several requests in flight while
 // a program reads one file after another, and no extra requests for random
 // access. (Speed itself is the benchmark's job.)
+import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -67,6 +68,50 @@ describe("prefetch through a mount", () => {
     expect(s.sum("som_fuse_pinned_read_bytes_total")).toBeGreaterThanOrEqual((FILES / 2) * 256 * 1024);
     expect(s.sum("som_fuse_pinned_read_bytes_total")).toBeLessThanOrEqual(FILES * 256 * 1024);
     await expectPinnedFiles(m, 0); // every one released
+  });
+
+  it("files the prefetcher holds are opened by the binding itself: no open reaches JavaScript, nothing is fetched again", async () => {
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0"]);
+    const url = metricsUrl(m);
+    const dir = join(m.dir, "s1");
+    const names = Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(3, "0")}.dcm`);
+    // A first pass in listing order: the series prefetcher fetches them all and registers each as it lands.
+    expect((await run("bash", ["-c", `cd ${dir} && cat ${names.join(" ")} > /dev/null`])).code).toBe(0);
+    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < FILES; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await Scrape.of(url)).sum("som_fuse_resident_files")).toBe(FILES);
+    await writeFile("/proc/sys/vm/drop_caches", "1"); // the reads below reach the mount
+    await resetStats(emu.url);
+    const before = await Scrape.of(url);
+    for (const n of names) expect(sha256(await readFile(join(dir, n)))).toBe(sha256(await readFile(join(seed, "s1", n))));
+    const after = await Scrape.of(url);
+    expect(after.sum("som_fuse_native_opens_total") - before.sum("som_fuse_native_opens_total")).toBe(FILES);
+    expect(after.sum("som_fuse_operation_duration_seconds_count", { op: "open" })).toBe(before.sum("som_fuse_operation_duration_seconds_count", { op: "open" }));
+    expect(after.sum("som_fuse_pinned_reads_total")).toBeGreaterThan(before.sum("som_fuse_pinned_reads_total"));
+    expect((await emulatorStats(emu.url)).media).toBe(0);
+    // Each release reaches the daemon too (after close returns).
+    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_open_files") !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await Scrape.of(url)).sum("som_open_files")).toBe(0);
+    await expectPinnedFiles(m, 0);
+  });
+
+  it("a file the binding answers opens for lapses with its listing: a replaced object reads anew after --metadata-ttl", async () => {
+    const put = async (name: string, body: Buffer): Promise<void> => {
+      const r = await fetch(`${emu.url}/upload/storage/v1/b/series/o?uploadType=media&name=${encodeURIComponent(name)}`, { method: "POST", body });
+      expect(r.status).toBe(200);
+    };
+    const v1 = [0, 1, 2].map(() => randomBytes(100_000));
+    for (const [i, b] of v1.entries()) await put(`s2/g${i}.dcm`, b);
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--metadata-ttl", "2"]);
+    const url = metricsUrl(m);
+    const dir = join(m.dir, "s2");
+    expect((await run("bash", ["-c", `cd ${dir} && cat g0.dcm g1.dcm g2.dcm > /dev/null`])).code).toBe(0);
+    for (let i = 0; i < 20 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await Scrape.of(url)).sum("som_fuse_resident_files")).toBe(3);
+    const v2 = randomBytes(120_000);
+    await put("s2/g1.dcm", v2);
+    await new Promise((r) => setTimeout(r, 2_500)); // the listing, the kernel's attributes and the registration lapse
+    expect(sha256(await readFile(join(dir, "g1.dcm")))).toBe(sha256(v2));
+    expect((await stat(join(dir, "g1.dcm"))).size).toBe(v2.length);
   });
 
   it("a pinned file reads byte for byte after the memory cache has dropped its bytes, and is unpinned on close", async () => {

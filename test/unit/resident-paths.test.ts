@@ -1,0 +1,80 @@
+// What the mount registers with the binding as resident (opens answered by
+// libfuse's thread), against a recording binding: registrations last as long
+// as their listing is fresh, go when the cache drops the bytes or the path is
+// found replaced, and bytes still held by open handles are capped.
+import { describe, expect, it } from "vitest";
+import { ResidentPaths, type ResidentTarget } from "../../src/fuse/resident-paths.js";
+
+class Binding implements ResidentTarget {
+  readonly calls: string[] = [];
+  emit: (kinds: number[], fhs: number[], paths: (string | null)[]) => void = () => undefined;
+  resident(path: string, parts: Buffer[], ttlMs: number): boolean {
+    this.calls.push(`+${path} ${parts.reduce((n, p) => n + p.length, 0)} ${ttlMs}`);
+    return true;
+  }
+  unresident(path: string): boolean {
+    this.calls.push(`-${path}`);
+    return true;
+  }
+  onNativeEvents(fn: (kinds: number[], fhs: number[], paths: (string | null)[]) => void): void {
+    this.emit = fn;
+  }
+}
+
+function setup(maxHeld = 1_000): { r: ResidentPaths; b: Binding; files: string[]; clock: { t: number } } {
+  const files: string[] = [];
+  const clock = { t: 1_000 };
+  const r = new ResidentPaths(maxHeld, { openedNatively: (p) => void files.push(`open ${p}`), releasedNatively: () => void files.push("release") }, () => clock.t);
+  const b = new Binding();
+  r.attach(b);
+  return { r, b, files, clock };
+}
+
+const bytes = (n: number): Buffer[] => [Buffer.alloc(n - 1), Buffer.alloc(1)];
+
+describe("ResidentPaths", () => {
+  it("registers a path for as long as its listing is fresh, once, and again after that", () => {
+    const { r, b, clock } = setup();
+    expect(new ResidentPaths(10, { openedNatively: () => undefined, releasedNatively: () => undefined }).offer("/a", "k", bytes(10), 5_000)).toBe(false); // not mounted
+    expect(r.offer("/a", "ka", bytes(100), 0)).toBe(false); // stale listing
+    expect(r.offer("/a", "ka", bytes(100), 5_000)).toBe(true);
+    expect(r.offer("/a", "ka", bytes(100), 5_000)).toBe(false); // registered already
+    clock.t += 5_001;
+    expect(r.offer("/a", "ka", bytes(100), 5_000)).toBe(true); // the binding let it lapse
+    expect(b.calls).toEqual(["+/a 100 5000", "+/a 100 5000"]);
+    expect(r.stats()).toMatchObject({ registered: 1, registeredBytes: 100 });
+  });
+
+  it("withdraws a path when the cache drops its bytes or it is found replaced; a new generation replaces the old", () => {
+    const { r, b } = setup();
+    r.offer("/a", "ka", bytes(100), 5_000);
+    r.offer("/b", "kb", bytes(50), 5_000);
+    r.dropped("kb");
+    r.dropped("unknown");
+    expect(r.offer("/a", "ka2", bytes(70), 5_000)).toBe(true); // the path now names another generation
+    r.withdraw("/a");
+    expect(b.calls).toEqual(["+/a 100 5000", "+/b 50 5000", "-/b", "+/a 70 5000", "-/a"]);
+    expect(r.stats()).toMatchObject({ registered: 0, registeredBytes: 0 });
+    r.dropped("ka"); // the old generation's key: nothing registered under it any more
+    expect(b.calls).toHaveLength(5);
+  });
+
+  it("tells the filesystem of native opens and releases, and caps bytes withdrawn while still open", () => {
+    const { r, b, files } = setup(150);
+    r.offer("/a", "ka", bytes(100), 5_000);
+    r.offer("/b", "kb", bytes(100), 5_000);
+    b.emit([1, 1, 1], [0x80000001, 0x80000002, 0x80000003], ["/a", "/a", "/b"]);
+    expect(r.openHandles).toBe(3);
+    r.dropped("ka"); // two handles still hold /a's 100 bytes
+    r.dropped("kb");
+    expect(r.stats().heldBytes).toBe(200);
+    expect(r.offer("/c", "kc", bytes(10), 5_000)).toBe(false); // over the cap
+    b.emit([2, 2], [0x80000001, 0x80000003], [null, null]);
+    expect(r.stats().heldBytes).toBe(100); // /b released; /a still open once
+    expect(r.offer("/c", "kc", bytes(10), 5_000)).toBe(true);
+    b.emit([2, 2], [0x80000002, 0x80000009], [null, null]); // the last of /a, and one never seen
+    expect(r.stats()).toMatchObject({ heldBytes: 0, opens: 3, releases: 4 });
+    expect(r.openHandles).toBe(0);
+    expect(files).toEqual(["open /a", "open /a", "open /b", "release", "release", "release"]);
+  });
+});
