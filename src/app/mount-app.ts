@@ -231,7 +231,10 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const resident = new ResidentPaths(PINNED_BYTES, fs);
   cache.onDrop = (key) => resident.dropped(key);
   fs.whenReplaced = (path) => resident.withdraw(path);
+  // Not with passthrough: the kernel fails an ordinary open of a file another handle passes through
+  // (and the reverse), and the binding's opens are ordinary ones the passthrough table would not see.
   series.wholeInSeries = (path, t) => {
+    if (passthrough?.active()) return;
     void reader.landed(t).then((got) => {
       if (got) resident.offer(path, got.key, got.parts, layout.freshFor?.(path.slice(0, path.lastIndexOf("/")) || "/") ?? 0);
     });

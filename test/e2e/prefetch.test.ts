@@ -114,6 +114,34 @@ describe("prefetch through a mount", () => {
     expect((await stat(join(dir, "g1.dcm"))).size).toBe(v2.length);
   });
 
+  it("a file the binding opened keeps its bytes when the memory cache drops them, reads byte for byte, and lets go on close", async () => {
+    // 8 MiB: a memory cache of 2 MiB, so reading more of the series evicts the first files.
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--cache-size", "8MiB"]);
+    const url = metricsUrl(m);
+    const dir = join(m.dir, "s1");
+    expect((await run("bash", ["-c", `cat ${dir}/f000.dcm ${dir}/f001.dcm > /dev/null`])).code).toBe(0);
+    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    const opens = (await Scrape.of(url)).sum("som_fuse_native_opens_total");
+    const fh = await open(join(dir, "f001.dcm"), "r");
+    try {
+      expect((await Scrape.of(url)).sum("som_fuse_native_opens_total")).toBe(opens + 1);
+      expect((await run("bash", ["-c", `cat ${dir}/f0[1-3]*.dcm > /dev/null`])).code).toBe(0);
+      for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_held_bytes") === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await Scrape.of(url)).sum("som_fuse_resident_held_bytes")).toBe(256 * 1024);
+      await writeFile("/proc/sys/vm/drop_caches", "1");
+      await resetStats(emu.url);
+      const got = Buffer.alloc(256 * 1024);
+      expect((await fh.read(got, 0, got.length, 0)).bytesRead).toBe(got.length);
+      expect(sha256(got)).toBe(sha256(await readFile(join(seed, "s1", "f001.dcm"))));
+      expect((await emulatorStats(emu.url)).media).toBe(0);
+    } finally {
+      await fh.close();
+    }
+    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_held_bytes") !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await Scrape.of(url)).sum("som_fuse_resident_held_bytes")).toBe(0);
+    await expectPinnedFiles(m, 0);
+  });
+
   it("a pinned file reads byte for byte after the memory cache has dropped its bytes, and is unpinned on close", async () => {
     // 8 MiB: a memory cache of 2 MiB, so reading more of the series evicts the first file.
     const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--cache-size", "8MiB"]);
