@@ -214,7 +214,9 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     streamer: new RetryingStreamer(limited, systemClock, log, undefined, onRetry),
     fill: { ...defaultFillOptions, maxObjectBytes: Math.min(defaultFillOptions.maxObjectBytes, Math.floor(cfg.cacheDirSize / 2)) },
   };
-  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier);
+  // Runs of pages (read-ahead) are streamed, each page handed out as it arrives.
+  const pages = new RetryingStreamer(limited, systemClock, log, undefined, onRetry, "read");
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier, pages);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack is twice the kernel read-ahead (max_readahead, 2 MiB): libfuse 3's threads hand us one

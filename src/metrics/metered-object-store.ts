@@ -3,7 +3,7 @@
 // request with its own outcome and time.
 import { StorageError } from "../storage/errors.js";
 import type { Bytes } from "../storage/bytes.js";
-import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../storage/object-store.js";
+import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer, StreamPurpose } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
 import type { MountMetrics } from "./metrics.js";
 
@@ -65,11 +65,11 @@ export class MeteredObjectStore implements ObjectStore, ObjectStreamer {
     return this.time("read", { path: name, generation, ...(range ? { range } : {}) }, () => this.inner.readBytes(name, generation, range, crc32c), (b) => b.length);
   }
 
-  /** The background fill's downloads (bytes counted as they arrive: a cut stream still moved them). */
-  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number> {
-    return this.time("fill", { path: name, generation, ...(range ? { range } : {}) }, () => this.inner.stream(name, generation, range, (chunk) => {
-      this.m.gcsBytes.inc({ kind: "fill" }, chunk.length);
+  /** Streamed reads: a reader's pages, or the background fill (bytes counted as they arrive: a cut stream still moved them). */
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, purpose: StreamPurpose = "fill"): Promise<number> {
+    return this.time(purpose, { path: name, generation, ...(range ? { range } : {}) }, () => this.inner.stream(name, generation, range, (chunk) => {
+      this.m.gcsBytes.inc({ kind: purpose }, chunk.length);
       return sink(chunk);
-    }));
+    }, purpose));
   }
 }

@@ -29,8 +29,8 @@ import type { DiskCache } from "../cache/disk/disk-cache.js";
 import { PageBuffers } from "../cache/disk/page-buffers.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
-import { copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
-import { NotFoundError } from "../storage/errors.js";
+import { Chunks, appendView, copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
+import { NotFoundError, TransientError } from "../storage/errors.js";
 import type { ObjectStore, RestartableStreamer } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
 
@@ -132,6 +132,8 @@ export class ObjectReader {
     private readonly opts: ObjectReaderOptions,
     private readonly log?: Logger,
     private readonly tier?: DiskTier,
+    /** Ranged requests of several pages hand out each page as it arrives (see streamRun); without, when all have. */
+    private readonly pageStreamer?: RestartableStreamer,
   ) {
     if (tier) {
       this.disk = tier.cache;
@@ -393,25 +395,96 @@ export class ObjectReader {
   private fetchRun(run: Run, origin: "demand" | "prefetch"): Promise<Bytes>[] {
     const P = this.opts.pageSize;
     const { t, first, last } = run;
-    const start = first * P;
     const end = Math.min(t.size, (last + 1) * P);
-    const response = this.request(t, start, end);
+    const { pages, all } = this.pageStreamer && last > first ? this.streamRun(t, first, last) : this.wholeRun(t, first, last);
     // A run that is exactly one extent goes to the disk tier whole.
     const per = this.perExtent;
     if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
       const ek = this.extentKey(t, first / per);
-      response.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last), () => this.leaveMemory(t, ek, first, last)), () => undefined);
+      all.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last), () => this.leaveMemory(t, ek, first, last)), () => undefined);
     }
-    const out: Promise<Bytes>[] = [];
-    for (let i = first; i <= last; i++) {
-      const k = this.key(t, i);
-      out.push(this.track(k, response.then((bytes) => {
-        const page = sliceView(bytes, (i - first) * P, Math.min(end, (i + 1) * P) - start);
+    return pages.map((p, j) => {
+      const k = this.key(t, first + j);
+      return this.track(k, p.then((page) => {
         this.cache.set(k, page, origin);
         return page;
-      })));
-    }
-    return out;
+      }));
+    });
+  }
+
+  /** A run's pages once the whole of its one request has arrived. */
+  private wholeRun(t: ReadTarget, first: number, last: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+    const P = this.opts.pageSize;
+    const start = first * P;
+    const end = Math.min(t.size, (last + 1) * P);
+    const all = this.request(t, start, end);
+    const pages: Promise<Bytes>[] = [];
+    for (let i = first; i <= last; i++) pages.push(all.then((bytes) => sliceView(bytes, (i - first) * P, Math.min(end, (i + 1) * P) - start)));
+    return { pages, all };
+  }
+
+  /**
+   * A run's pages each as soon as it has arrived, from one streamed request:
+   * a sequential reader starts on the first page of an 8 MiB read-ahead
+   * request once its 256 KiB are in (~4 ms after the first byte at 64 MiB/s
+   * per stream, not ~125 ms), and keeps close behind the bytes rather than
+   * a whole request behind. A failed attempt is retried from the start of
+   * the range (as a whole request is): pages already handed out are kept —
+   * the same generation's bytes — and their bytes skipped.
+   */
+  private streamRun(t: ReadTarget, first: number, last: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+    const P = this.opts.pageSize;
+    const start = first * P;
+    const end = Math.min(t.size, (last + 1) * P);
+    const n = last - first + 1;
+    const waiting = Array.from({ length: n }, () => deferred<Bytes>());
+    const done: Bytes[] = [];
+    let cur: Buffer[] = [];
+    let curBytes = 0;
+    let skip = 0;
+    const lengthOf = (j: number): number => Math.min(end, start + (j + 1) * P) - (start + j * P);
+    const sink = (chunk: Buffer): void => {
+      let c = chunk;
+      if (skip > 0) {
+        const k = Math.min(skip, c.length);
+        skip -= k;
+        c = c.subarray(k);
+      }
+      while (c.length > 0 && done.length < n) {
+        const take = Math.min(c.length, lengthOf(done.length) - curBytes);
+        appendView(cur, c.subarray(0, take));
+        curBytes += take;
+        c = c.subarray(take);
+        if (curBytes === lengthOf(done.length)) {
+          const page: Bytes = cur.length === 1 ? cur[0]! : new Chunks(cur);
+          waiting[done.length]!.resolve(page);
+          done.push(page);
+          cur = [];
+          curBytes = 0;
+        }
+      }
+    };
+    const restart = async (): Promise<void> => {
+      skip = done.reduce((sum, p) => sum + p.length, 0);
+      cur = [];
+      curBytes = 0;
+    };
+    this.stats.requests++;
+    this.stats.requestBytes += end - start;
+    const all = this.pageStreamer!.stream(t.name, t.generation, { start, end }, sink, restart, end - start).then(
+      () => {
+        if (done.length < n) throw new TransientError(`read ${t.name}: the stream ended ${n - done.length} pages short`);
+        return new Chunks(done.flatMap((p) => partsOf(p)));
+      }).then(
+      (whole) => whole,
+      (err: unknown) => {
+        const e = stale(t, err);
+        for (const w of waiting) w.reject(e);
+        throw e;
+      },
+    );
+    all.catch(() => undefined); // the pages carry the failure to their readers
+    return { pages: waiting.map((w) => w.promise), all };
   }
 
   private async request(t: ReadTarget, start: number, end: number): Promise<Bytes> {
@@ -718,6 +791,16 @@ export class ObjectReader {
 const ALREADY_CACHED: Bytes = Buffer.alloc(0);
 
 /** The generation a file was opened on is gone: the object was replaced or deleted. */
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 function stale(t: ReadTarget, err: unknown): unknown {
   return err instanceof NotFoundError ? new FsError("ESTALE", `${t.name}#${t.generation} no longer exists`, { cause: err }) : err;
 }

@@ -62,6 +62,17 @@ export class Chunks {
   }
 }
 
+/**
+ * Appends `c` to `parts`, as one view with the last part when it continues
+ * it in the same memory (socket reads of one page, see util/http1/body-pages.ts).
+ */
+export function appendView(parts: Buffer[], c: Buffer): void {
+  const last = parts[parts.length - 1];
+  if (last && last.buffer === c.buffer && last.byteOffset + last.length === c.byteOffset) {
+    parts[parts.length - 1] = Buffer.from(c.buffer, last.byteOffset, last.length + c.length);
+  } else parts.push(c);
+}
+
 /** Bytes of an object or a block: one Buffer, or chunks as received. */
 export type Bytes = Buffer | Chunks;
 

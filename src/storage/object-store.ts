@@ -60,13 +60,17 @@ export interface ObjectStore {
 /** Receives an object's bytes in order as they arrive; a returned promise holds the stream until it settles. */
 export type ByteSink = (chunk: Buffer) => void | Promise<void>;
 
+/** What a stream is for, as metrics count it: a reader's pages, or the disk tier's background fill. */
+export type StreamPurpose = "read" | "fill";
+
 /**
- * Streams bytes without holding a whole object in memory (downloads straight
- * to disk). Not retried or verified: the caller restarts the sink on failure.
+ * Streams bytes as they arrive (downloads straight to disk, pages handed to
+ * readers one by one). Not retried or verified: the caller restarts the
+ * sink on failure.
  */
 export interface ObjectStreamer {
   /** Returns the number of bytes delivered. Throws like ObjectStore.read. */
-  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number>;
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, purpose?: StreamPurpose): Promise<number>;
 }
 
 /**
@@ -74,5 +78,6 @@ export interface ObjectStreamer {
  * called so the sink starts over (bytes moving count as progress).
  */
 export interface RestartableStreamer {
-  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>): Promise<number>;
+  /** `expected`: an attempt that delivers another count of bytes failed (TransientError), and is retried. */
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>, expected?: number): Promise<number>;
 }

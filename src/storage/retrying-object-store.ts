@@ -9,7 +9,7 @@ import type { Logger } from "../util/log.js";
 import { withRetries, type RetryPolicy } from "../util/retry.js";
 import { TransientError, UnreachableError } from "./errors.js";
 import type { Bytes } from "./bytes.js";
-import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer, RestartableStreamer } from "./object-store.js";
+import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer, RestartableStreamer, StreamPurpose } from "./object-store.js";
 
 
 export class RetryingObjectStore implements ObjectStore {
@@ -55,7 +55,7 @@ export class RetryingObjectStore implements ObjectStore {
   }
 }
 
-/** Streams (the disk tier's background fill) under the same policy: a failed attempt starts the sink over. */
+/** Streams (a reader's pages, the disk tier's background fill) under the same policy: a failed attempt starts the sink over. */
 export class RetryingStreamer implements RestartableStreamer {
   constructor(
     private readonly inner: ObjectStreamer,
@@ -63,18 +63,29 @@ export class RetryingStreamer implements RestartableStreamer {
     private readonly log: Logger,
     private readonly policy?: RetryPolicy,
     private readonly onRetry?: (kind: string) => void,
+    private readonly purpose: StreamPurpose = "fill",
   ) {}
 
-  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>): Promise<number> {
+  stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, restart: () => Promise<void>, expected?: number): Promise<number> {
     let attempt = 0;
     const onRetry = this.onRetry;
-    const ctx = { clock: this.clock, log: this.log, ...(this.policy ? { policy: this.policy } : {}), ...(onRetry ? { onRetry: () => onRetry("fill") } : {}) };
+    const ctx = { clock: this.clock, log: this.log, ...(this.policy ? { policy: this.policy } : {}), ...(onRetry ? { onRetry: () => onRetry(this.purpose) } : {}) };
+    // Progress is bytes no attempt had delivered before: an endpoint that cuts every attempt at
+    // the same place makes none, so the deadline ends the retries.
+    let furthest = 0;
     return withRetries(ctx, `read ${name}`, (e) => e instanceof TransientError, async (progress) => {
       if (attempt++ > 0) await restart();
-      return this.inner.stream(name, generation, range, (chunk) => {
-        progress();
+      let at = 0;
+      const n = await this.inner.stream(name, generation, range, (chunk) => {
+        at += chunk.length;
+        if (at > furthest) {
+          furthest = at;
+          progress();
+        }
         return sink(chunk);
-      });
+      }, this.purpose);
+      if (expected !== undefined && n !== expected) throw new TransientError(`read ${name}: got ${n} bytes, expected ${expected}`);
+      return n;
     });
   }
 }

@@ -3,7 +3,7 @@
 // their bytes, before they are sent. A whole-object read of unknown length
 // pays for its bytes after they arrive, which the requests after it wait for.
 import type { Bytes } from "./bytes.js";
-import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "./object-store.js";
+import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer, StreamPurpose } from "./object-store.js";
 import type { Clock } from "../util/clock.js";
 import { TokenBucket } from "../util/token-bucket.js";
 
@@ -72,9 +72,9 @@ export class ThrottledObjectStore implements ObjectStore, ObjectStreamer {
     return b;
   }
 
-  async stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink): Promise<number> {
+  async stream(name: string, generation: string, range: ByteRange | undefined, sink: ByteSink, purpose?: StreamPurpose): Promise<number> {
     await this.admit(range ? range.end - range.start : 0);
-    const n = await this.inner.stream(name, generation, range, sink);
+    const n = await this.inner.stream(name, generation, range, sink, purpose);
     if (!range) this.settle(n);
     return n;
   }

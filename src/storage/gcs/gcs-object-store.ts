@@ -10,7 +10,7 @@ import {
   BucketNotFoundError, IntegrityError, NotFoundError, PermissionError, PreconditionError, StorageError, TransientError, UnreachableError,
 } from "../errors.js";
 import { Crc32c } from "../../util/crc32c.js";
-import { Chunks, type Bytes } from "../bytes.js";
+import { Chunks, appendView, type Bytes } from "../bytes.js";
 import type { ByteRange, ByteSink, ListOptions, ListPage, ObjectInfo, ObjectStore, ObjectStreamer } from "../object-store.js";
 import type { ObjectWriter, UploadSpec, UploadedObject } from "../object-writer.js";
 import { AdcTokens, READ_ONLY_STORAGE, READ_WRITE_STORAGE, noCredentials } from "../../auth/tokens.js";
@@ -132,11 +132,7 @@ export class GcsObjectStore implements ObjectStore, ObjectStreamer, ObjectWriter
     const crc = !range && crc32c ? new Crc32c() : undefined;
     await this.http.mediaTo(this.bucket, name, generation, range, (c) => {
       crc?.update(c);
-      // Reads that continue one another in the same page become one view of it.
-      const last = parts[parts.length - 1];
-      if (last && last.buffer === c.buffer && last.byteOffset + last.length === c.byteOffset) {
-        parts[parts.length - 1] = Buffer.from(c.buffer, last.byteOffset, last.length + c.length);
-      } else parts.push(c);
+      appendView(parts, c);
     }, what);
     const bytes = new Chunks(parts);
     if (range && bytes.length !== range.end - range.start) {
