@@ -95,6 +95,8 @@ interface Run {
   t: ReadTarget;
   first: number;
   last: number;
+  /** Requests to fetch it in, in parallel (a reader's first read-ahead: see readAhead). */
+  pieces?: number;
 }
 
 /** Pages read from the disk tier kept in reused buffers (8 MiB of 256 KiB pages). */
@@ -292,13 +294,13 @@ export class ObjectReader {
    * disk, or the network — one disk read per run of pages of one extent on
    * disk, one request per run of pages none of those has.
    */
-  private pages(t: ReadTarget, first: number, last: number, origin: "demand" | "prefetch"): Promise<Bytes>[] {
+  private pages(t: ReadTarget, first: number, last: number, origin: "demand" | "prefetch", pieces = 1): Promise<Bytes>[] {
     const out: Promise<Bytes>[] = [];
     const per = this.perExtent;
     let net = -1; // start of the run to fetch
     let disk = -1; // start of the run to read from disk
     const flushNet = (upTo: number): void => {
-      if (net >= 0) out.push(...this.fetchRun({ t, first: net, last: upTo }, origin));
+      if (net >= 0) out.push(...this.fetchRun({ t, first: net, last: upTo, pieces }, origin));
       net = -1;
     };
     const flushDisk = (upTo: number): void => {
@@ -396,7 +398,7 @@ export class ObjectReader {
     const P = this.opts.pageSize;
     const { t, first, last } = run;
     const end = Math.min(t.size, (last + 1) * P);
-    const { pages, all } = this.pageStreamer && last > first ? this.streamRun(t, first, last) : this.wholeRun(t, first, last);
+    const { pages, all } = this.pageStreamer && last > first ? this.streamPieces(t, first, last, run.pieces ?? 1) : this.wholeRun(t, first, last);
     // A run that is exactly one extent goes to the disk tier whole.
     const per = this.perExtent;
     if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
@@ -410,6 +412,18 @@ export class ObjectReader {
         return page;
       }));
     });
+  }
+
+  /** A run streamed as `pieces` requests in parallel, each page handed out as it arrives. */
+  private streamPieces(t: ReadTarget, first: number, last: number, pieces: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+    const n = last - first + 1;
+    const k = Math.max(1, Math.min(pieces, n));
+    if (k === 1) return this.streamRun(t, first, last);
+    const parts: { pages: Promise<Bytes>[]; all: Promise<Bytes> }[] = [];
+    for (let j = 0; j < k; j++) parts.push(this.streamRun(t, first + Math.floor((j * n) / k), first + Math.floor(((j + 1) * n) / k) - 1));
+    const all = Promise.all(parts.map((p) => p.all)).then((wholes) => new Chunks(wholes.flatMap((w) => partsOf(w))));
+    all.catch(() => undefined); // the pages carry the failure to their readers
+    return { pages: parts.flatMap((p) => p.pages), all };
   }
 
   /** A run's pages once the whole of its one request has arrived. */
@@ -601,15 +615,17 @@ export class ObjectReader {
    * aligned to maxRequest. Returns how far it got: the end of the last run
    * queued (or already present) before the prefetch budget said no, so the
    * caller asks again for the rest later rather than leave a hole.
+   * `pieces`: requests per run, in parallel (a reader just starting reads
+   * the first run in order, at one stream's speed unless it is split).
    */
-  readAhead(t: ReadTarget, from: number, length: number): number {
+  readAhead(t: ReadTarget, from: number, length: number, pieces = 1): number {
     const end = Math.min(t.size, from + length);
     if (this.isWhole(t)) return end;
     const P = this.opts.pageSize;
     const per = this.perExtent;
     const lastPage = Math.ceil(end / P) - 1;
     for (let a = Math.floor(from / P); a <= lastPage; a = (Math.floor(a / per) + 1) * per) {
-      if (!this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1) })) return Math.max(from, a * P);
+      if (!this.prefetch({ t, first: a, last: Math.min(lastPage, (Math.floor(a / per) + 1) * per - 1), pieces })) return Math.max(from, a * P);
     }
     return end;
   }
@@ -685,7 +701,7 @@ export class ObjectReader {
           this.pump();
         };
         if (run.first < 0 && this.isPresent(t, "all")) return done(); // a reader got there first
-        const work = run.first < 0 ? [this.whole(t, "prefetch")] : this.pages(t, run.first, run.last, "prefetch");
+        const work = run.first < 0 ? [this.whole(t, "prefetch")] : this.pages(t, run.first, run.last, "prefetch", run.pieces);
         Promise.all(work).then(done, (err: unknown) => {
           this.log?.debug(`prefetch of ${t.name} [${run.first}..${run.last}] failed: ${err instanceof Error ? err.message : String(err)}`);
           done();

@@ -194,7 +194,9 @@ describe("prefetch through a mount", () => {
     expect(await sha256File(join(m.dir, "big", "volume.bin"))).toBe(await sha256File(join(seed, "big", "volume.bin")));
     const stats = await emulatorStats(emu.url);
     expect(stats.mediaBytes).toBe(size);
-    expect(stats.media).toBeLessThanOrEqual(Math.ceil(size / (8 * MiB)) + 2); // runs of up to 8 MiB, but for the first read
+    // Runs of up to 8 MiB, but for the first read; a reader's first runs (windows up to 32 MiB: its
+    // first ~40 MiB) go in requests of 2 MiB, so it is not held to one stream's speed while it starts.
+    expect(stats.media).toBeLessThanOrEqual(Math.ceil(Math.min(size, 40 * MiB) / (2 * MiB)) + Math.ceil(Math.max(0, size - 40 * MiB) / (8 * MiB)) + 2);
     expect(stats.maxConcurrent).toBeGreaterThanOrEqual(2);
   });
 

@@ -75,6 +75,14 @@ describe("streamed runs of pages", () => {
     expect(reader.stats.requests).toBe(1);
   });
 
+  it("fetch a run in several requests when asked (a reader's first read-ahead), each byte once", async () => {
+    const { reader, scripted, t } = setup([{ chunks: [64, 64] }]);
+    reader.readAhead(t, 0, 256, 2);
+    expect(await reader.read(t, 0, 256)).toEqual(data);
+    expect(scripted.attempts).toBe(2);
+    expect(reader.stats).toMatchObject({ requests: 2, requestBytes: 256 });
+  });
+
   it("fail the pages not yet in when every attempt fails at the same place (no progress: the deadline ends it); those already in stay served", async () => {
     const { reader, scripted, t } = setup([{ chunks: [64, 10], fail: true }], 300);
     reader.readAhead(t, 0, 256);
