@@ -11,7 +11,8 @@ import { emulatorStats, resetStats, startEmulator } from "../helpers/emulator.js
 import { sha256, sha256File, tempDir, treeHashes, writeRandomFile } from "../helpers/files.js";
 import { Scrape, metricsUrl } from "../helpers/metrics.js";
 import { TestMount, stopAllMounts } from "../helpers/mount.js";
-import { run } from "../helpers/proc.js";
+import { run, som, waitExit } from "../helpers/proc.js";
+import { fuseMountAt } from "../../src/fuse/mount-table.js";
 
 const FILES = 40;
 const MiB = 2 ** 20;
@@ -140,6 +141,32 @@ describe("prefetch through a mount", () => {
     for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_held_bytes") !== 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect((await Scrape.of(url)).sum("som_fuse_resident_held_bytes")).toBe(0);
     await expectPinnedFiles(m, 0);
+  });
+
+  it("after a lazy unmount, a file the binding opened is still served, and the daemon exits once it is closed", async () => {
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0"]);
+    const url = metricsUrl(m);
+    const dir = join(m.dir, "s1");
+    expect((await run("bash", ["-c", `cat ${dir}/f000.dcm ${dir}/f001.dcm > /dev/null`])).code).toBe(0);
+    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    const opens = (await Scrape.of(url)).sum("som_fuse_native_opens_total");
+    const fh = await open(join(dir, "f001.dcm"), "r");
+    try {
+      expect((await Scrape.of(url)).sum("som_fuse_native_opens_total")).toBe(opens + 1);
+      const u = await som(["umount", "--lazy", m.dir]);
+      expect(u.code, u.stderr).toBe(0);
+      expect(await fuseMountAt(m.dir)).toBeUndefined(); // detached at once
+      await writeFile("/proc/sys/vm/drop_caches", "1");
+      const got = Buffer.alloc(256 * 1024);
+      expect((await fh.read(got, 0, got.length, 0)).bytesRead).toBe(got.length);
+      expect(sha256(got)).toBe(sha256(await readFile(join(seed, "s1", "f001.dcm"))));
+      await new Promise((r) => setTimeout(r, 1_500)); // the daemon polls its open files every second
+      expect(m.child.exitCode).toBeNull(); // still serving the open file
+    } finally {
+      await fh.close();
+    }
+    expect(await waitExit(m.child, 20_000)).toBe(0);
+    expect(m.stderr).toMatch(/serving the 1 files still open until they are closed/);
   });
 
   it("a pinned file reads byte for byte after the memory cache has dropped its bytes, and is unpinned on close", async () => {
