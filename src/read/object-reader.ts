@@ -29,10 +29,11 @@ import type { DiskCache } from "../cache/disk/disk-cache.js";
 import { PageBuffers } from "../cache/disk/page-buffers.js";
 import { FsError } from "../fs/errors.js";
 import type { ObjectSource } from "../namespace/namespace.js";
-import { Chunks, appendView, copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
-import { NotFoundError, TransientError } from "../storage/errors.js";
+import { Chunks, copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from "../storage/bytes.js";
+import { NotFoundError } from "../storage/errors.js";
 import type { ObjectStore, RestartableStreamer } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
+import { streamedRun, type RunPages } from "./streamed-run.js";
 
 export interface ObjectReaderOptions {
   /** Objects up to this size are fetched whole and verified. */
@@ -415,11 +416,11 @@ export class ObjectReader {
   }
 
   /** A run streamed as `pieces` requests in parallel, each page handed out as it arrives. */
-  private streamPieces(t: ReadTarget, first: number, last: number, pieces: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+  private streamPieces(t: ReadTarget, first: number, last: number, pieces: number): RunPages {
     const n = last - first + 1;
     const k = Math.max(1, Math.min(pieces, n));
     if (k === 1) return this.streamRun(t, first, last);
-    const parts: { pages: Promise<Bytes>[]; all: Promise<Bytes> }[] = [];
+    const parts: RunPages[] = [];
     for (let j = 0; j < k; j++) parts.push(this.streamRun(t, first + Math.floor((j * n) / k), first + Math.floor(((j + 1) * n) / k) - 1));
     const all = Promise.all(parts.map((p) => p.all)).then((wholes) => new Chunks(wholes.flatMap((w) => partsOf(w))));
     all.catch(() => undefined); // the pages carry the failure to their readers
@@ -427,7 +428,7 @@ export class ObjectReader {
   }
 
   /** A run's pages once the whole of its one request has arrived. */
-  private wholeRun(t: ReadTarget, first: number, last: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+  private wholeRun(t: ReadTarget, first: number, last: number): RunPages {
     const P = this.opts.pageSize;
     const start = first * P;
     const end = Math.min(t.size, (last + 1) * P);
@@ -437,68 +438,14 @@ export class ObjectReader {
     return { pages, all };
   }
 
-  /**
-   * A run's pages each as soon as it has arrived, from one streamed request:
-   * a sequential reader starts on the first page of an 8 MiB read-ahead
-   * request once its 256 KiB are in (~4 ms after the first byte at 64 MiB/s
-   * per stream, not ~125 ms), and keeps close behind the bytes rather than
-   * a whole request behind. A failed attempt is retried from the start of
-   * the range (as a whole request is): pages already handed out are kept —
-   * the same generation's bytes — and their bytes skipped.
-   */
-  private streamRun(t: ReadTarget, first: number, last: number): { pages: Promise<Bytes>[]; all: Promise<Bytes> } {
+  /** One streamed request for pages [first, last] (see read/streamed-run.ts). */
+  private streamRun(t: ReadTarget, first: number, last: number): RunPages {
     const P = this.opts.pageSize;
     const start = first * P;
     const end = Math.min(t.size, (last + 1) * P);
-    const n = last - first + 1;
-    const waiting = Array.from({ length: n }, () => deferred<Bytes>());
-    const done: Bytes[] = [];
-    let cur: Buffer[] = [];
-    let curBytes = 0;
-    let skip = 0;
-    const lengthOf = (j: number): number => Math.min(end, start + (j + 1) * P) - (start + j * P);
-    const sink = (chunk: Buffer): void => {
-      let c = chunk;
-      if (skip > 0) {
-        const k = Math.min(skip, c.length);
-        skip -= k;
-        c = c.subarray(k);
-      }
-      while (c.length > 0 && done.length < n) {
-        const take = Math.min(c.length, lengthOf(done.length) - curBytes);
-        appendView(cur, c.subarray(0, take));
-        curBytes += take;
-        c = c.subarray(take);
-        if (curBytes === lengthOf(done.length)) {
-          const page: Bytes = cur.length === 1 ? cur[0]! : new Chunks(cur);
-          waiting[done.length]!.resolve(page);
-          done.push(page);
-          cur = [];
-          curBytes = 0;
-        }
-      }
-    };
-    const restart = async (): Promise<void> => {
-      skip = done.reduce((sum, p) => sum + p.length, 0);
-      cur = [];
-      curBytes = 0;
-    };
     this.stats.requests++;
     this.stats.requestBytes += end - start;
-    const all = this.pageStreamer!.stream(t.name, t.generation, { start, end }, sink, restart, end - start).then(
-      () => {
-        if (done.length < n) throw new TransientError(`read ${t.name}: the stream ended ${n - done.length} pages short`);
-        return new Chunks(done.flatMap((p) => partsOf(p)));
-      }).then(
-      (whole) => whole,
-      (err: unknown) => {
-        const e = stale(t, err);
-        for (const w of waiting) w.reject(e);
-        throw e;
-      },
-    );
-    all.catch(() => undefined); // the pages carry the failure to their readers
-    return { pages: waiting.map((w) => w.promise), all };
+    return streamedRun(this.pageStreamer!, t, { start, end }, P, (err) => stale(t, err));
   }
 
   private async request(t: ReadTarget, start: number, end: number): Promise<Bytes> {
@@ -807,16 +754,6 @@ export class ObjectReader {
 const ALREADY_CACHED: Bytes = Buffer.alloc(0);
 
 /** The generation a file was opened on is gone: the object was replaced or deleted. */
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 function stale(t: ReadTarget, err: unknown): unknown {
   return err instanceof NotFoundError ? new FsError("ESTALE", `${t.name}#${t.generation} no longer exists`, { cause: err }) : err;
 }
