@@ -234,6 +234,25 @@ describe("StreamClient", () => {
     expect((err as HttpTransportError).code).toBe("ETIMEDOUT");
   });
 
+  it("keeps a body that trickles in for longer than the idle timeout: every read counts", async () => {
+    const body = randomBytes(10 * 1_000);
+    const { url } = await serve((_req, res) => {
+      res.writeHead(200, { "content-length": String(body.length) });
+      let i = 0;
+      const next = (): void => {
+        res.write(body.subarray(i * 1_000, (i + 1) * 1_000));
+        if (++i < 10) setTimeout(next, 60);
+        else res.end();
+      };
+      next();
+    });
+    const c = client(url);
+    const res = await c.get({ path: "/", headers: {}, idleTimeoutMs: 200 }); // 10 pieces 60 ms apart: 540 ms in all
+    const parts: Buffer[] = [];
+    expect(await res.pipe((b) => void parts.push(b))).toBe(body.length);
+    expect(Buffer.concat(parts).equals(body)).toBe(true);
+  });
+
   it("holds the socket while the sink's promise is pending, and delivers every byte in order", async () => {
     const data = randomBytes(4 * 2 ** 20);
     const { url } = await serve((_req, res) => res.end(data));
