@@ -235,11 +235,10 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   fs.whenReplaced = (path) => resident.withdraw(path);
   // Not with passthrough: the kernel fails an ordinary open of a file another handle passes through
   // (and the reverse), and the binding's opens are ordinary ones the passthrough table would not see.
-  series.wholeInSeries = (path, t) => {
+  series.wholeInSeries = (path, t, freshForMs) => {
     if (passthrough?.active()) return;
-    void reader.landed(t).then((got) => {
-      if (got) resident.offer(path, got.key, got.parts, layout.freshFor?.(path.slice(0, path.lastIndexOf("/")) || "/") ?? 0);
-    });
+    const freshUntil = Date.now() + freshForMs; // the listing's, not counted again from when the bytes land
+    void reader.landed(t).then((got) => got && resident.offer(path, got.key, got.parts, freshUntil - Date.now()));
   };
   registerSources(metrics, {
     memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(), resident: () => resident.stats(),

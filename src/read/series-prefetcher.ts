@@ -60,10 +60,11 @@ export class SeriesPrefetcher {
   private readonly windows = new Map<string, SeriesWindow>();
 
   /**
-   * Told of each small object of a series read, with its path: the one
-   * opened and those queued ahead of it, fetched whole (see fuse/resident-paths.ts).
+   * Told of each small object of a series read, with its path and how long
+   * the listing that names it stays fresh: the one opened and those queued
+   * ahead of it, fetched whole (see fuse/resident-paths.ts).
    */
-  wholeInSeries: ((path: string, target: ReadTarget) => void) | undefined;
+  wholeInSeries: ((path: string, target: ReadTarget, freshForMs: number) => void) | undefined;
 
   constructor(private readonly ns: Namespace, private readonly reader: ObjectReader, private readonly policy: PrefetchPolicy, private readonly log: Logger) {}
 
@@ -117,7 +118,7 @@ export class SeriesPrefetcher {
 
   private tellWhole(dir: string, child: [string, Entry] | undefined): void {
     const target = targetOf(child);
-    if (target && this.wholeInSeries && this.reader.isWhole(target)) this.wholeInSeries(join(dir, child![0]), target);
+    if (target && this.wholeInSeries && this.reader.isWhole(target)) this.wholeInSeries(join(dir, child![0]), target, this.ns.freshFor?.(dir) ?? 0);
   }
 
   /** Keeps a folder's window, as the most recent; the oldest is forgotten past WINDOWS. */
