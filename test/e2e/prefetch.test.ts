@@ -3,7 +3,7 @@
 // a program reads one file after another, and no extra requests for random
 // access. (Speed itself is the benchmark's job.)
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Emulator } from "../../src/emulator/server.js";
@@ -35,14 +35,33 @@ afterAll(async () => {
   await emu?.close();
 });
 
-/** Release reaches the daemon after close returns: waits a little for the count. */
-async function expectPinnedFiles(m: TestMount, n: number): Promise<void> {
-  const url = metricsUrl(m);
-  for (let i = 0; i < 50; i++) {
-    if ((await Scrape.of(url)).sum("som_fuse_pinned_files") === n) return;
+/**
+ * A gauge the daemon moves after the fact (a release reaches it after close returns; a file is
+ * registered once its bytes land): polled for up to 5 s until `ok`; its last value.
+ */
+async function settled(url: string, name: string, ok: (v: number) => boolean): Promise<number> {
+  let v = (await Scrape.of(url)).sum(name);
+  for (let i = 0; i < 50 && !ok(v); i++) {
     await new Promise((r) => setTimeout(r, 100));
+    v = (await Scrape.of(url)).sum(name);
   }
-  expect((await Scrape.of(url)).sum("som_fuse_pinned_files")).toBe(n);
+  return v;
+}
+
+async function expectPinnedFiles(m: TestMount, n: number): Promise<void> {
+  expect(await settled(metricsUrl(m), "som_fuse_pinned_files", (v) => v === n)).toBe(n);
+}
+
+/** Reads s1's first two files (so the binding answers their opens), then opens f001: by the binding. */
+async function openedByBinding(m: TestMount): Promise<FileHandle> {
+  const url = metricsUrl(m);
+  const dir = join(m.dir, "s1");
+  expect((await run("bash", ["-c", `cat ${dir}/f000.dcm ${dir}/f001.dcm > /dev/null`])).code).toBe(0);
+  expect(await settled(url, "som_fuse_resident_files", (v) => v >= 2)).toBeGreaterThanOrEqual(2);
+  const opens = (await Scrape.of(url)).sum("som_fuse_native_opens_total");
+  const fh = await open(join(dir, "f001.dcm"), "r");
+  expect((await Scrape.of(url)).sum("som_fuse_native_opens_total")).toBe(opens + 1);
+  return fh;
 }
 
 describe("prefetch through a mount", () => {
@@ -78,8 +97,7 @@ describe("prefetch through a mount", () => {
     const names = Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(3, "0")}.dcm`);
     // A first pass in listing order: the series prefetcher fetches them all and registers each as it lands.
     expect((await run("bash", ["-c", `cd ${dir} && cat ${names.join(" ")} > /dev/null`])).code).toBe(0);
-    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < FILES; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await Scrape.of(url)).sum("som_fuse_resident_files")).toBe(FILES);
+    expect(await settled(url, "som_fuse_resident_files", (v) => v >= FILES)).toBe(FILES);
     await writeFile("/proc/sys/vm/drop_caches", "1"); // the reads below reach the mount
     await resetStats(emu.url);
     const before = await Scrape.of(url);
@@ -90,8 +108,7 @@ describe("prefetch through a mount", () => {
     expect(after.sum("som_fuse_pinned_reads_total")).toBeGreaterThan(before.sum("som_fuse_pinned_reads_total"));
     expect((await emulatorStats(emu.url)).media).toBe(0);
     // Each release reaches the daemon too (after close returns).
-    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_open_files") !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await Scrape.of(url)).sum("som_open_files")).toBe(0);
+    expect(await settled(url, "som_open_files", (v) => v === 0)).toBe(0);
     await expectPinnedFiles(m, 0);
   });
 
@@ -106,8 +123,7 @@ describe("prefetch through a mount", () => {
     const url = metricsUrl(m);
     const dir = join(m.dir, "s2");
     expect((await run("bash", ["-c", `cd ${dir} && cat g0.dcm g1.dcm g2.dcm > /dev/null`])).code).toBe(0);
-    for (let i = 0; i < 20 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 3; i++) await new Promise((r) => setTimeout(r, 50));
-    expect((await Scrape.of(url)).sum("som_fuse_resident_files")).toBe(3);
+    expect(await settled(url, "som_fuse_resident_files", (v) => v >= 3)).toBe(3);
     const v2 = randomBytes(120_000);
     await put("s2/g1.dcm", v2);
     await new Promise((r) => setTimeout(r, 2_500)); // the listing, the kernel's attributes and the registration lapse
@@ -120,15 +136,10 @@ describe("prefetch through a mount", () => {
     const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--cache-size", "8MiB"]);
     const url = metricsUrl(m);
     const dir = join(m.dir, "s1");
-    expect((await run("bash", ["-c", `cat ${dir}/f000.dcm ${dir}/f001.dcm > /dev/null`])).code).toBe(0);
-    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 2; i++) await new Promise((r) => setTimeout(r, 100));
-    const opens = (await Scrape.of(url)).sum("som_fuse_native_opens_total");
-    const fh = await open(join(dir, "f001.dcm"), "r");
+    const fh = await openedByBinding(m);
     try {
-      expect((await Scrape.of(url)).sum("som_fuse_native_opens_total")).toBe(opens + 1);
       expect((await run("bash", ["-c", `cat ${dir}/f0[1-3]*.dcm > /dev/null`])).code).toBe(0);
-      for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_held_bytes") === 0; i++) await new Promise((r) => setTimeout(r, 100));
-      expect((await Scrape.of(url)).sum("som_fuse_resident_held_bytes")).toBe(256 * 1024);
+      expect(await settled(url, "som_fuse_resident_held_bytes", (v) => v > 0)).toBe(256 * 1024);
       await writeFile("/proc/sys/vm/drop_caches", "1");
       await resetStats(emu.url);
       const got = Buffer.alloc(256 * 1024);
@@ -138,21 +149,14 @@ describe("prefetch through a mount", () => {
     } finally {
       await fh.close();
     }
-    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_held_bytes") !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await Scrape.of(url)).sum("som_fuse_resident_held_bytes")).toBe(0);
+    expect(await settled(url, "som_fuse_resident_held_bytes", (v) => v === 0)).toBe(0);
     await expectPinnedFiles(m, 0);
   });
 
   it("after a lazy unmount, a file the binding opened is still served, and the daemon exits once it is closed", async () => {
     const m = await TestMount.start("series", emu.url, ["--metrics-port", "0"]);
-    const url = metricsUrl(m);
-    const dir = join(m.dir, "s1");
-    expect((await run("bash", ["-c", `cat ${dir}/f000.dcm ${dir}/f001.dcm > /dev/null`])).code).toBe(0);
-    for (let i = 0; i < 50 && (await Scrape.of(url)).sum("som_fuse_resident_files") < 2; i++) await new Promise((r) => setTimeout(r, 100));
-    const opens = (await Scrape.of(url)).sum("som_fuse_native_opens_total");
-    const fh = await open(join(dir, "f001.dcm"), "r");
+    const fh = await openedByBinding(m);
     try {
-      expect((await Scrape.of(url)).sum("som_fuse_native_opens_total")).toBe(opens + 1);
       const u = await som(["umount", "--lazy", m.dir]);
       expect(u.code, u.stderr).toBe(0);
       expect(await fuseMountAt(m.dir)).toBeUndefined(); // detached at once
