@@ -59,6 +59,8 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
   if (disk) {
     mirror(r, "som_disk_cache_corrupt_blocks_total", "Disk cache blocks that failed their checksum when read back (deleted and fetched again)", [], () => [[{}, disk.stats.corrupt]]);
     mirror(r, "som_disk_cache_written_bytes_total", "Bytes written to the disk cache", [], () => [[{}, disk.stats.writtenBytes]]);
+    mirror(r, "som_disk_cache_checked_at_start_total", "Recently used disk cache files checked whole as the mount started, so a remount's first opens pass them through at once", [], () => [[{}, disk.stats.checkedAtStart]]);
+    mirror(r, "som_disk_cache_check_waits_total", "Opens that waited for their disk cache file to be checked whole before the kernel could read it (passthrough)", [], () => [[{}, disk.stats.checkWaits]]);
     mirror(r, "som_disk_cache_skipped_blocks_total", "Blocks not written to the disk cache (write queue or disk full)", [], () => [[{}, disk.stats.skipped]]);
     mirror(r, "som_fill_bytes_total", "Bytes fetched by the background fill of files read at random", [], () => [[{}, s.reader.stats.fillBytes]]);
   }

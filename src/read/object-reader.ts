@@ -199,6 +199,17 @@ export class ObjectReader {
     });
   }
 
+  /**
+   * Has the disk tier check ahead, behind every reader, the files of its most
+   * recently used small objects (at most `files`, `bytes` in all), so that a
+   * remount's first re-reads can pass them through at once: how many were
+   * found good. For a mount whose kernel passes files through.
+   */
+  checkRecentOnDisk(files: number, bytes: number): Promise<number> {
+    if (!this.disk) return Promise.resolve(0);
+    return this.disk.checkRecent({ block: "all", files, bytes, maxBlockBytes: this.opts.wholeObjectLimit });
+  }
+
   private canBack(t: ReadTarget): boolean {
     return this.disk !== undefined && this.isWhole(t) && t.size > 0;
   }

@@ -17,13 +17,13 @@ describe("BlockChecker", () => {
     await writeFile(bad, 'throw new Error("cannot load the checker");\n');
     const broken: string[] = [];
     const c = new BlockChecker((why) => broken.push(why), pathToFileURL(bad));
-    const asks = Array.from({ length: 10 }, (_, i) => c.check({ path: `/nowhere/${i}`, key: "k", length: 1 }));
+    const asks = Array.from({ length: 10 }, (_, i) => c.check({ path: `/nowhere/${i}`, expect: { key: "k" }, length: 1 }));
     const results = await Promise.all(asks);
     for (const r of results) expect(r).toMatchObject({ ok: false, bad: false });
     expect(broken).toHaveLength(1);
     expect(broken[0]).toContain("cannot load the checker");
     // Later checks are answered at once, with the reason, and start no thread.
-    expect(await c.check({ path: "/nowhere/later", key: "k", length: 1 }, true)).toMatchObject({ ok: false, why: broken[0] });
+    expect(await c.check({ path: "/nowhere/later", expect: { key: "k" }, length: 1 }, "urgent")).toMatchObject({ ok: false, why: broken[0] });
     expect(broken).toHaveLength(1);
     await c.close();
   });
@@ -33,15 +33,15 @@ describe("BlockChecker", () => {
     const file = join(dir, "plain");
     await writeFile(file, "x");
     const c = new BlockChecker();
-    expect(await c.check({ path: join(dir, "gone"), key: "k", length: 1 })).toMatchObject({ ok: false, why: "file missing", bad: true });
+    expect(await c.check({ path: join(dir, "gone"), expect: { key: "k" }, length: 1 })).toMatchObject({ ok: false, why: "file missing", bad: true });
     // ENOTDIR stands for the open errors that say nothing of the block (EMFILE, ENFILE, EACCES).
-    expect(await c.check({ path: join(file, "x"), key: "k", length: 1 })).toMatchObject({ ok: false, bad: false });
+    expect(await c.check({ path: join(file, "x"), expect: { key: "k" }, length: 1 })).toMatchObject({ ok: false, bad: false });
     await c.close();
   });
 
   it("answers every check once it is closed", async () => {
     const c = new BlockChecker();
     await c.close();
-    expect(await c.check({ path: "/nowhere", key: "k", length: 1 })).toMatchObject({ ok: false, bad: false });
+    expect(await c.check({ path: "/nowhere", expect: { key: "k" }, length: 1 })).toMatchObject({ ok: false, bad: false });
   });
 });

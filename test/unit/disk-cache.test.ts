@@ -177,6 +177,62 @@ describe("DiskCache", () => {
     expect(await Promise.all(ahead)).toEqual(blocks.map(() => true));
   });
 
+  it("checks its most recently used whole objects as a remount starts, behind any reader: good ones pass through without a wait, a bad one is dropped", async () => {
+    const dir = await tempDir("disk-recent");
+    const w = await open(dir);
+    const whole = Array.from({ length: 5 }, (_, i) => ({ key: `7\u0000all\u0000ct/${i}.dcm`, data: randomBytes(300_000 + i) }));
+    const extent = { key: "7\u0000e0\u0000sm/slide.dcm", data: randomBytes(300_000) };
+    for (const b of [...whole, extent]) await w.write(b.key, [b.data]); // the extent is the most recent
+    await w.close();
+    const files = await blockFiles(dir);
+    const flippedFile = files.find((f) => readFileSync(f).equals(whole[3]!.data))!;
+    const f = await readFile(flippedFile);
+    f[100] = f[100]! ^ 1;
+    await writeFile(flippedFile, f);
+
+    const c = await open(dir);
+    opened.push(c);
+    // Four files, most recent first: the extent (its header says so: passed over, kept), 4, 3 (bad), 2.
+    expect(await c.checkRecent({ block: "all", files: 4, bytes: 10 * 2 ** 20, maxBlockBytes: 8 * 2 ** 20 })).toBe(2);
+    expect(c.stats.checkedAtStart).toBe(2);
+    expect(c.stats.corrupt).toBe(1);
+    expect(c.has(whole[3]!.key)).toBe(false);
+    expect(c.has(extent.key)).toBe(true);
+    for (const i of [4, 2]) {
+      const fd = c.verifiedFd(whole[i]!.key, whole[i]!.data.length); // no verify asked: checked already
+      expect(fd).toBeGreaterThan(0);
+      const back = Buffer.alloc(whole[i]!.data.length);
+      expect(readSync(fd!, back, 0, back.length, 0)).toBe(back.length);
+      expect(back.equals(whole[i]!.data)).toBe(true);
+    }
+    expect(c.verifiedFd(whole[1]!.key, whole[1]!.data.length)).toBeUndefined(); // beyond the four
+    expect(await c.verify(whole[4]!.key, whole[4]!.data.length, true)).toBe(true);
+    expect(c.stats.checkWaits).toBe(0);
+    expect(await c.verify(whole[1]!.key, whole[1]!.data.length, true)).toBe(true);
+    expect(c.stats.checkWaits).toBe(1);
+    // A byte budget: of what is left unchecked (the extent, then 0), a file past the bytes is passed over.
+    expect(await c.checkRecent({ block: "all", files: 10, bytes: 599_999, maxBlockBytes: 8 * 2 ** 20 })).toBe(0);
+    expect(c.verifiedFd(whole[0]!.key, whole[0]!.data.length)).toBeUndefined();
+    expect(await c.checkRecent({ block: "all", files: 10, bytes: 600_000, maxBlockBytes: 8 * 2 ** 20 })).toBe(1);
+    expect(c.verifiedFd(whole[0]!.key, whole[0]!.data.length)).toBeGreaterThan(0);
+  });
+
+  it("checks a remount's recent files behind what a reader waits on", async () => {
+    const dir = await tempDir("disk-recent-order");
+    const w = await open(dir);
+    const blocks = Array.from({ length: 30 }, (_, i) => ({ key: `9\u0000all\u0000s/${i}`, data: randomBytes(300_000) }));
+    for (const b of blocks) await w.write(b.key, [b.data]);
+    await w.close();
+    const c = await open(dir);
+    opened.push(c);
+    const all = c.checkRecent({ block: "all", files: 30, bytes: 2 ** 30, maxBlockBytes: 2 ** 30 });
+    // Block 0 is the least recently used: the last of the 30 queued. A reader waits on it.
+    expect(await c.verify(blocks[0]!.key, blocks[0]!.data.length, true)).toBe(true);
+    const doneBefore = blocks.slice(1).filter((b) => c.verifiedFd(b.key, b.data.length) !== undefined).length;
+    expect(doneBefore).toBeLessThanOrEqual(4); // at most the four on the thread before it
+    expect(await all).toBe(30); // the reader's wait shared the start's check of 0 (one check per file)
+  });
+
   it("serves a page of an extent after checking only that page, and drops the extent when a page is bad", async () => {
     const dir = await tempDir("disk-pages");
     const c = await open(dir);

@@ -6,9 +6,10 @@
 // Here the loop posts one message per file and takes the open descriptor
 // back.
 //
-// Checks a reader waits on (an open) go before those queued ahead of it (a
-// prefetch), and one asked ahead that a reader then waits on is moved up.
-// Four are handed to the thread at a time, so it never idles between them
+// Three tiers: checks a reader waits on (an open) go first, then those asked
+// ahead of a reader (a series prefetch), then idle ones (a remount's recently
+// used blocks, checked before anyone asks); one a reader then waits on, or
+// asks ahead, is moved up. Four are handed to the thread at a time, so it never idles between them
 // and an urgent one waits for at most those four.
 import { close } from "node:fs";
 import { Worker } from "node:worker_threads";
@@ -20,6 +21,9 @@ interface Job {
   request: Check;
   resolve: (r: CheckResult) => void;
 }
+
+/** urgent: a reader waits on it; ahead: a reader will soon; idle: nobody has asked yet. */
+export type CheckTier = "urgent" | "ahead" | "idle";
 
 const IN_FLIGHT = 4;
 
@@ -34,7 +38,9 @@ const defaultWorkerUrl = import.meta.url.endsWith(".ts")
 
 export class BlockChecker {
   private worker: Worker | undefined;
+  /** Urgent checks at the front, then those asked ahead. */
   private readonly queue: Job[] = [];
+  private readonly idle: Job[] = [];
   private readonly sent = new Map<number, Job>();
   private nextId = 1;
   private closed = false;
@@ -49,20 +55,29 @@ export class BlockChecker {
     if (!this.closed) this.thread();
   }
 
-  /** The block file at `request.path` checked as `key` of `length` bytes; a good one's descriptor is the caller's to close. */
-  check(request: Check, urgent = false): Promise<CheckResult> {
+  /** The block file at `request.path` checked as expected, `length` bytes; a good one's descriptor is the caller's to close. */
+  check(request: Check, tier: CheckTier = "ahead"): Promise<CheckResult> {
     if (this.closed) return Promise.resolve({ ok: false, why: "checker closed", bad: false });
     if (this.broken) return Promise.resolve({ ok: false, why: this.broken, bad: false });
     return new Promise((resolve) => {
       const job = { request, resolve };
-      if (urgent) this.queue.unshift(job);
-      else this.queue.push(job);
+      if (tier === "urgent") this.queue.unshift(job);
+      else if (tier === "ahead") this.queue.push(job);
+      else this.idle.push(job);
       this.pump();
     });
   }
 
-  /** A check of `path` still queued goes first (a reader now waits on what was asked ahead of it). */
-  hurry(path: string): void {
+  /** A check of `path` still queued moves up to `tier` (a reader now waits on, or asks ahead for, what was queued below). */
+  hurry(path: string, tier: Exclude<CheckTier, "idle"> = "urgent"): void {
+    const idle = this.idle.findIndex((j) => j.request.path === path);
+    if (idle >= 0) {
+      const [job] = this.idle.splice(idle, 1);
+      if (tier === "urgent") this.queue.unshift(job!);
+      else this.queue.push(job!);
+      return;
+    }
+    if (tier !== "urgent") return;
     const i = this.queue.findIndex((j) => j.request.path === path);
     if (i > 0) this.queue.unshift(...this.queue.splice(i, 1));
   }
@@ -78,8 +93,8 @@ export class BlockChecker {
   }
 
   private pump(): void {
-    while (this.sent.size < IN_FLIGHT && this.queue.length > 0) {
-      const job = this.queue.shift()!;
+    while (this.sent.size < IN_FLIGHT && this.queue.length + this.idle.length > 0) {
+      const job = (this.queue.length > 0 ? this.queue : this.idle).shift()!;
       const id = this.nextId++;
       this.sent.set(id, job);
       this.thread().postMessage({ op: "check", id, ...job.request } satisfies CheckRequest);
@@ -107,7 +122,7 @@ export class BlockChecker {
       this.sent.clear();
       if (!answered && !this.closed) {
         this.broken = why;
-        failed.push(...this.queue.splice(0));
+        failed.push(...this.queue.splice(0), ...this.idle.splice(0));
         this.onBroken(why);
       }
       for (const job of failed) job.resolve({ ok: false, why, bad: false });
@@ -121,7 +136,7 @@ export class BlockChecker {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.resolve({ ok: false, why: "checker closed", bad: false });
+    for (const job of [...this.queue.splice(0), ...this.idle.splice(0)]) job.resolve({ ok: false, why: "checker closed", bad: false });
     const w = this.worker;
     if (w) await w.terminate();
   }

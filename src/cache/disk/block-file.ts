@@ -111,6 +111,21 @@ export function decodeHeader(head: Buffer | undefined, key: string, length: numb
   return { ok: true, header: { dataLength, pageSize, crcs } };
 }
 
+/**
+ * The key an intact header names (undefined if it is no intact header): for
+ * a block known only by its file, whose key is not known beforehand (the
+ * checks ahead of a remount's first reads, disk-cache.ts). decodeHeader
+ * still has to be given it.
+ */
+export function headerKey(head: Buffer | undefined): string | undefined {
+  if (!head || head.length < FIXED || !head.subarray(0, MAGIC.length).equals(MAGIC) || head.readUInt32LE(8) !== VERSION) return undefined;
+  const keyLength = head.readUInt32LE(12);
+  const keyAt = FIXED + head.readUInt32LE(24) * 4;
+  if (head.length < keyAt + keyLength + 4) return undefined;
+  if (head.readUInt32LE(keyAt + keyLength) !== crcOf(head.subarray(0, keyAt + keyLength))) return undefined;
+  return head.toString("utf8", keyAt, keyAt + keyLength);
+}
+
 /** Whether `data`, read from `offset` (page-aligned) of the extent, matches its pages' CRC32Cs. */
 export function pagesIntact(header: BlockHeader, offset: number, data: Buffer): boolean {
   for (let at = 0; at < data.length; at += header.pageSize) {

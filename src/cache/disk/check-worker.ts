@@ -4,13 +4,22 @@
 // CRC32C the header gives; a good file's descriptor is handed back open, so
 // the daemon's event loop, which answers FUSE, makes no call of its own for
 // it. Blocking calls are right here: this thread serves nothing else.
+import { hash as digest } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
-import { decodeHeader, pagesIntact } from "./block-file.js";
+import { decodeHeader, headerKey, pagesIntact } from "./block-file.js";
 import { readHeaderAttrSync } from "./header-attr.js";
 
+/**
+ * What the file must be: the block `key`, or — for a block known only by its
+ * file (the checks ahead of a remount's first reads) — whichever block its
+ * header names, provided the key's SHA-256 is the file's name (`hash`) and
+ * its block field is `block` (a whole object, not an extent).
+ */
+export type Expected = { key: string } | { hash: string; block: string };
+
 export type CheckRequest =
-  | { op: "check"; id: number; path: string; key: string; length: number }
+  | { op: "check"; id: number; path: string; expect: Expected; length: number }
   /** Descriptors the daemon is done with (it opened none of them itself). */
   | { op: "close"; fds: number[] };
 
@@ -26,7 +35,24 @@ export type CheckResult =
 
 export type CheckReply = CheckResult & { id: number };
 
-function check(r: { path: string; key: string; length: number }, buf: { b: Buffer }): CheckResult {
+/** The block field of a key (generation \0 block \0 name; cache/block-cache.ts). */
+function blockOf(key: string): string | undefined {
+  const a = key.indexOf("\u0000");
+  const b = key.indexOf("\u0000", a + 1);
+  return a < 0 || b < 0 ? undefined : key.slice(a + 1, b);
+}
+
+/** The key the file must have, or why it is not worth checking (`bad` if the file is wrong). */
+function expectedKey(expect: Expected, head: Buffer | undefined): string | { why: string; bad: boolean } {
+  if ("key" in expect) return expect.key;
+  const key = headerKey(head);
+  if (key === undefined) return { why: "no intact header", bad: true };
+  if (digest("sha256", key) !== expect.hash) return { why: "another block's file", bad: true };
+  if (blockOf(key) !== expect.block) return { why: "not a block of that kind", bad: false };
+  return key;
+}
+
+function check(r: { path: string; expect: Expected; length: number }, buf: { b: Buffer }): CheckResult {
   let fd: number;
   try {
     fd = openSync(r.path, "r");
@@ -38,7 +64,10 @@ function check(r: { path: string; key: string; length: number }, buf: { b: Buffe
   let keep = false;
   try {
     const st = fstatSync(fd, { bigint: true });
-    const h = decodeHeader(readHeaderAttrSync(fd), r.key, r.length, Number(st.size));
+    const head = readHeaderAttrSync(fd);
+    const key = expectedKey(r.expect, head);
+    if (typeof key !== "string") return { ok: false, ...key };
+    const h = decodeHeader(head, key, r.length, Number(st.size));
     if (!h.ok) return { ok: false, why: h.why, bad: true };
     const { pageSize } = h.header;
     if (buf.b.length < pageSize) buf.b = Buffer.allocUnsafe(pageSize);

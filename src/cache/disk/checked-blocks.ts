@@ -5,8 +5,8 @@
 // them), so what the kernel reads is what was checked. Least recently used
 // go first beyond `max`; a block dropped from the tier is forgotten at once.
 import { fstatSync, type BigIntStats } from "node:fs";
-import type { BlockChecker } from "./block-checker.js";
-import type { CheckResult } from "./check-worker.js";
+import type { BlockChecker, CheckTier } from "./block-checker.js";
+import type { CheckResult, Expected } from "./check-worker.js";
 
 interface Checked {
   fd: number;
@@ -52,14 +52,14 @@ export class CheckedBlocks {
     return this.files.get(hash)?.length === length;
   }
 
-  /** Has the file at `path` checked as block `key` (one check per block at a time, shared; an urgent ask hurries it). */
-  check(hash: string, path: string, key: string, length: number, urgent: boolean): Promise<CheckResult> {
+  /** Has the file at `path` checked as block `hash` (one check per block at a time, shared; a more pressing ask moves it up). */
+  check(hash: string, path: string, expect: Expected, length: number, tier: CheckTier): Promise<CheckResult> {
     const running = this.running.get(hash);
     if (running) {
-      if (urgent) this.checker.hurry(path);
+      if (tier !== "idle") this.checker.hurry(path, tier);
       return running;
     }
-    const p: Promise<CheckResult> = this.checker.check({ path, key, length }, urgent).then((r) => {
+    const p: Promise<CheckResult> = this.checker.check({ path, expect, length }, tier).then((r) => {
       if (this.running.get(hash) !== p) {
         // Forgotten while it ran (the block was dropped): its descriptor is of no use.
         if (r.ok) this.checker.closeFds([r.fd]);

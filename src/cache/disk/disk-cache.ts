@@ -89,6 +89,10 @@ export interface DiskCacheStats {
   evicted: number;
   readBytes: number;
   writtenBytes: number;
+  /** Files checked whole as the mount started, found good (checkRecent). */
+  checkedAtStart: number;
+  /** Checks a reader waited for (an open, before its file could pass through). */
+  checkWaits: number;
 }
 
 const hashOf = (key: string): string => digest("sha256", key);
@@ -126,7 +130,7 @@ export class DiskCache {
   private warnedUnwritten = false;
   /** Block writers not yet committed or aborted. */
   private streaming = 0;
-  readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0 };
+  readonly stats: DiskCacheStats = { hits: 0, misses: 0, corrupt: 0, written: 0, skipped: 0, evicted: 0, readBytes: 0, writtenBytes: 0, checkedAtStart: 0, checkWaits: 0 };
 
   private constructor(private readonly root: string, private readonly opts: DiskCacheOptions, private readonly lock: { release(): void }) {
     this.checker = new BlockChecker((why) => opts.log.warn(`disk cache: the block checker's thread failed (${why}); files are read through the daemon, not passed through`));
@@ -301,16 +305,19 @@ export class DiskCache {
     this.stats.readBytes += bytes;
   }
 
-  /** A block found bad (or gone): dropped and counted, so the caller fetches it again. */
-  private async bad(hash: string, key: string, why: string): Promise<void> {
+  /**
+   * A block found bad (or gone): dropped and counted, so the caller fetches
+   * it again; `read`: a reader asked for it (a miss), not a check ahead.
+   */
+  private async bad(hash: string, key: string, why: string, read = true): Promise<void> {
     if (!this.entries.has(hash)) {
-      this.stats.misses++; // evicted while we read
+      if (read) this.stats.misses++; // evicted while we read
       return;
     }
     this.stats.corrupt++;
-    this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${why}); fetching it again`);
+    this.opts.log.warn(`disk cache: block ${printable(key.replace(/\u0000/g, " "))} is bad (${why}); ${read ? "fetching it again" : "dropped"}`);
     await this.remove(hash);
-    this.stats.misses++;
+    if (read) this.stats.misses++;
   }
 
   /** The block file open with its header checked (kept among the open files), or why it can't be. */
@@ -370,9 +377,40 @@ export class DiskCache {
     const hash = hashOf(key);
     if (!this.entries.has(hash)) return false;
     if (this.checked.holds(hash, length)) return true;
-    const r = await this.checked.check(hash, this.path(hash), key, length, urgent);
+    if (urgent) this.stats.checkWaits++;
+    const r = await this.checked.check(hash, this.path(hash), { key }, length, urgent ? "urgent" : "ahead");
     if (!r.ok && r.bad) await this.bad(hash, key, r.why);
     return r.ok;
+  }
+
+  /**
+   * Checks ahead, on the checker's thread and behind everything a reader
+   * asks for, the most recently used blocks of kind `block` (whole small
+   * objects: the ones passthrough hands to the kernel), at most `files` of
+   * them and `bytes` in all, each at most `maxBlockBytes`: a remount's
+   * first re-reads then find their files checked, as the previous mount
+   * left them, instead of each open waiting for its own check. The files
+   * are known only by their names here; each check takes the key from the
+   * file's header and holds it to the name (check-worker.ts). Resolves
+   * with how many were found good once all are done.
+   */
+  async checkRecent(o: { block: string; files: number; bytes: number; maxBlockBytes: number }): Promise<number> {
+    const picked: [string, number][] = [];
+    let bytes = 0;
+    const recentFirst = [...this.entries].reverse();
+    for (const [hash, n] of recentFirst) {
+      if (picked.length >= o.files) break;
+      if (n === 0 || n > o.maxBlockBytes || bytes + n > o.bytes || this.checked.holds(hash, n)) continue;
+      picked.push([hash, n]);
+      bytes += n;
+    }
+    const results = await Promise.all(picked.map(async ([hash, n]) => {
+      const r = await this.checked.check(hash, this.path(hash), { hash, block: o.block }, n, "idle");
+      if (!r.ok && r.bad) await this.bad(hash, `file ${hash}`, r.why, false);
+      if (r.ok) this.stats.checkedAtStart++;
+      return r.ok;
+    }));
+    return results.filter(Boolean).length;
   }
 
   private async closeFile(hash: string): Promise<void> {
