@@ -18,8 +18,9 @@ import { DirLockedError } from "../cache/disk/dir-lock.js";
 import { ObjectReader, defaultFillOptions, defaultReaderOptions } from "../read/object-reader.js";
 import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
+import { loadListings, saveListings } from "../listing/listing-snapshot.js";
 import { StorageError, UnreachableError } from "../storage/errors.js";
-import { GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
+import { GOOGLE_ENDPOINT, GcsObjectStore } from "../storage/gcs/gcs-object-store.js";
 import type { ObjectStore, ObjectStreamer } from "../storage/object-store.js";
 import { RetryingObjectStore, RetryingStreamer } from "../storage/retrying-object-store.js";
 import { retryPolicy } from "../util/retry.js";
@@ -102,6 +103,8 @@ const PINNED_BYTES = 64 * 2 ** 20;
  * then finds its files checked rather than waiting on each one's check.
  */
 const RECHECK_FILES = 512;
+/** Directory entries written for the next mount at most (~60 bytes each in the file; the most recently used listings first). */
+const KEPT_LISTING_ENTRIES = 200_000;
 const RECHECK_BYTES = 256 * 2 ** 20;
 
 export class StartupError extends Error {}
@@ -176,6 +179,24 @@ async function openDiskCache(dir: string, maxBytes: number, queueBytes: number, 
   }
 }
 
+/** Listings kept across remounts beside the disk tier (listing/listing-snapshot.ts): those saved are taken on now. */
+async function keptListings(disk: DiskCache, cfg: MountConfig, layout: Namespace, log: Logger): Promise<{ save(): Promise<void> } | undefined> {
+  if (!layout.savedListings || !layout.restoreListings) return undefined;
+  const file = disk.statePath("listings.json");
+  const source = { endpoint: cfg.endpoint ?? GOOGLE_ENDPOINT, bucket: cfg.bucket };
+  try {
+    const took = layout.restoreListings(await loadListings(file, source));
+    if (took > 0) log.info(`${took} listings kept from the last mount, trusted until ${cfg.metadataTtlSeconds} s after they were fetched`);
+  } catch (err) {
+    log.warn(`listings kept from the last mount not used (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return {
+    save: () => saveListings(file, source, layout.savedListings!(KEPT_LISTING_ENTRIES)).catch((err: unknown) => {
+      log.warn(`keeping listings for the next mount: ${err instanceof Error ? err.message : String(err)}`);
+    }),
+  };
+}
+
 async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
   const real = store ?? new GcsObjectStore({
     bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(cfg.billingProject ? { userProject: cfg.billingProject } : {}),
@@ -203,6 +224,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   }
   const { layout, kind } = await chooseLayout(cfg, retrying, log, metrics);
   metrics.setLayout(kind);
+  const kept = disk && await keptListings(disk, cfg, layout, log);
   // --cache-size bounds all object bytes the daemon holds: the memory cache,
   // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
   // dead bytes waiting for the next garbage collection (util/memory.ts), plus
@@ -278,6 +300,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // written, the tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
     await endpoints.close();
+    await kept?.save();
     await reader.flushToDisk().catch((err: unknown) => log.warn(`writing the last blocks to the disk cache: ${err instanceof Error ? err.message : String(err)}`));
     await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));
   };

@@ -17,7 +17,7 @@ import type { PriorityLimiter } from "../util/limiter.js";
 import type { Logger } from "../util/log.js";
 import { printable } from "../util/printable.js";
 import { DirListing } from "./dir-listing.js";
-import { packPage, type EntryChunk } from "./entry-chunk.js";
+import { packPage, type EntryChunk, type PackedEntry } from "./entry-chunk.js";
 import { compareUtf8 } from "./key-order.js";
 import { listOrdered } from "./parallel-lister.js";
 
@@ -42,6 +42,13 @@ interface Slot {
   expires: number;
   /** `uses` when it was last moved to the recent end. */
   touched: number;
+}
+
+/** A complete listing as kept across a remount (listing-snapshot.ts): how old it is, and its entries in order. */
+export interface SavedListing {
+  prefix: string;
+  ageMs: number;
+  entries: PackedEntry[];
 }
 
 /** Priority tiers of list requests. */
@@ -146,14 +153,65 @@ export class ListingCache {
     return true;
   }
 
-  /** Adds a listing built elsewhere (a walk), replacing what was there unless it is still arriving. */
-  put(prefix: string, listing: DirListing): void {
+  /** Adds a listing built elsewhere (a walk), replacing what was there unless it is still arriving; fresh for `ttlMs`. */
+  put(prefix: string, listing: DirListing, ttlMs = this.opts.ttlMs): void {
     const old = this.slots.get(prefix);
     if (old && !old.listing.isComplete && !old.listing.error) return;
     if (old) this.drop(prefix, old);
-    this.slots.set(prefix, { listing, expires: this.opts.clock.now() + this.opts.ttlMs, touched: ++this.uses });
+    this.slots.set(prefix, { listing, expires: this.opts.clock.now() + ttlMs, touched: ++this.uses });
     this.entries += listing.cost;
     this.evict(prefix);
+  }
+
+  /**
+   * The complete listings still fresh, most recently used first, while they
+   * come to at most `maxEntries` entries in all (a bigger one is passed
+   * over): what a remount may take on (restore).
+   */
+  saved(maxEntries: number): SavedListing[] {
+    const out: SavedListing[] = [];
+    let left = maxEntries;
+    const now = this.opts.clock.now();
+    for (const [prefix, slot] of [...this.slots].reverse()) {
+      const { listing } = slot;
+      if (!listing.isComplete || listing.error || slot.expires <= now || listing.size > left) continue;
+      left -= listing.size;
+      out.push({ prefix, ageMs: this.opts.ttlMs - (slot.expires - now), entries: listing.readSettled(0, listing.size).map((r) => r.entry) });
+    }
+    return out;
+  }
+
+  /**
+   * Takes on listings an earlier daemon saved, each trusted for what is left
+   * of the TTL after its age (so a listing is never trusted longer after it
+   * was fetched than one of this daemon's own); names are checked again as
+   * if listed. Skips what is cached already. Returns how many it took.
+   */
+  restore(saved: readonly SavedListing[]): number {
+    let took = 0;
+    for (const s of [...saved].reverse()) { // the most recently used last, as the most recent
+      const left = this.opts.ttlMs - s.ageMs;
+      if (s.ageMs < 0 || left <= 0 || this.slots.has(s.prefix)) continue;
+      const page: ListPage = { objects: [], prefixes: [] };
+      for (const e of s.entries) {
+        if (e.dir) page.prefixes.push(`${s.prefix}${e.name}/`);
+        else {
+          page.objects.push({
+            name: s.prefix + e.name, size: e.size, generation: e.generation ?? "0", updated: new Date(e.mtimeMs),
+            ...(e.crc32c !== undefined ? { crc32c: e.crc32c } : {}),
+          });
+        }
+      }
+      // In key order, as a list page is (a file edited by hand is not trusted to be).
+      page.objects.sort((x, y) => compareUtf8(x.name, y.name));
+      page.prefixes.sort(compareUtf8);
+      const listing = this.newListing(s.prefix, false); // put() counts its entries
+      listing.add(this.pack(s.prefix, page), false);
+      listing.complete();
+      this.put(s.prefix, listing, left);
+      took++;
+    }
+    return took;
   }
 
   /** `counted`: entries are added to the budget as they arrive. */

@@ -1,3 +1,4 @@
+import type { SavedListing } from "../listing/listing-cache.js";
 import type { Directory } from "./directory.js";
 
 // What a mount shows: paths to entries. A Namespace maps the filesystem tree
@@ -66,6 +67,10 @@ export interface Namespace {
   forget(path: string): void;
   /** How long the cached listing of directory `path` stays fresh, in ms (0 when none is cached). */
   freshFor?(path: string): number;
+  /** The fresh listings to keep across a remount, at most `maxEntries` entries (listing/listing-snapshot.ts). */
+  savedListings?(maxEntries: number): SavedListing[];
+  /** Takes on listings an earlier daemon saved; how many. */
+  restoreListings?(saved: readonly SavedListing[]): number;
 }
 
 /** Splits "/a/b" into ["a", "b"]; "/" into []. */

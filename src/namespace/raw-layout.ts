@@ -14,7 +14,7 @@ import { LRUCache } from "lru-cache";
 import { FsError } from "../fs/errors.js";
 import type { DirListing } from "../listing/dir-listing.js";
 import { compareUtf8 } from "../listing/key-order.js";
-import { BACKGROUND, FOREGROUND, ListingCache } from "../listing/listing-cache.js";
+import { BACKGROUND, FOREGROUND, ListingCache, type SavedListing } from "../listing/listing-cache.js";
 import { defaultListingOptions, type ListingOptions } from "../listing/listing-options.js";
 import { Walker } from "../listing/walker.js";
 import { NotFoundError } from "../storage/errors.js";
@@ -113,7 +113,20 @@ export class RawLayout implements Namespace {
   }
 
   freshFor(path: string): number {
-    return this.listings.freshFor(this.dirPrefix(splitPath(path)));
+    return this.prefixFreshFor(this.dirPrefix(splitPath(path)));
+  }
+
+  /** How long the cached listing of an object-name prefix stays fresh, in ms (0 when none is cached). */
+  prefixFreshFor(prefix: string): number {
+    return this.listings.freshFor(prefix);
+  }
+
+  savedListings(maxEntries: number): SavedListing[] {
+    return this.listings.saved(maxEntries);
+  }
+
+  restoreListings(saved: readonly SavedListing[]): number {
+    return this.listings.restore(saved);
   }
 
   cached(path: string): Directory | undefined {
@@ -174,6 +187,11 @@ export class RawLayout implements Namespace {
     const objectName = parentPrefix + name;
     const cached = this.lookups.get(objectName);
     if (cached) return cached === "missing" ? undefined : cached;
+
+    // A directory whose own listing is cached and not empty (listed here, or kept from the last
+    // mount) is one, whatever else has that name (the directory is shown): no request.
+    const own = this.listings.peek(`${objectName}/`);
+    if (own?.isComplete && !own.error && own.size > 0) return this.dirEntry;
 
     // Directed lookup. The parent must exist for the child to; checking it
     // first keeps a miss deep in a missing tree to one cached answer.

@@ -14,6 +14,7 @@
 // without sidecars, cached only for the short negative TTL, and Datastore is
 // left alone for a while so a dead service costs one timeout, not one per ls.
 import { LRUCache } from "lru-cache";
+import type { SavedListing } from "../listing/listing-cache.js";
 import { FsError } from "../fs/errors.js";
 import type { MetadataSource, QueryProgress, RecordQuery } from "../metadata/metadata-store.js";
 import { keyName, timestampDate, type MetadataRecord } from "../metadata/record.js";
@@ -114,6 +115,8 @@ export class SomLayout implements Namespace {
   private seedWorthy(collection: string): boolean {
     if (this.opts.seedCollections === false || collection.endsWith(SIDECAR_SUFFIX)) return false;
     if (this.listings.has(collection) || this.inflight.has(collection)) return false;
+    // Listed already, by this daemon or (kept across a remount) the one before it.
+    if (this.raw.prefixFreshFor(this.rawPrefix([collection])) > 0) return false;
     const root = this.listings.peek("");
     return root === undefined || root.get(collection)?.kind === "dir";
   }
@@ -143,6 +146,14 @@ export class SomLayout implements Namespace {
   freshFor(path: string): number {
     const key = splitPath(path).join("\0");
     return this.listings.has(key) ? Math.max(0, this.listings.getRemainingTTL(key)) : 0;
+  }
+
+  savedListings(maxEntries: number): SavedListing[] {
+    return this.raw.savedListings(maxEntries);
+  }
+
+  restoreListings(saved: readonly SavedListing[]): number {
+    return this.raw.restoreListings(saved);
   }
 
   cached(path: string): Directory | undefined {
@@ -176,7 +187,10 @@ export class SomLayout implements Namespace {
     // Without the records this listing is incomplete: keep it only briefly.
     const incomplete = this.opts.metadata !== undefined && records === undefined;
     const dir = new MapDirectory(merged);
-    this.listings.set(segments.join("\0"), dir, incomplete ? { ttl: Math.max(1, this.opts.negativeTtlMs) } : {});
+    // Fresh no longer than the listing it was made from (which may be one an earlier daemon fetched).
+    const rawLeft = this.raw.prefixFreshFor(prefix);
+    const ttl = incomplete ? this.opts.negativeTtlMs : rawLeft > 0 ? Math.min(rawLeft, this.opts.metadataTtlMs) : this.opts.metadataTtlMs;
+    this.listings.set(segments.join("\0"), dir, { ttl: Math.max(1, ttl) });
     return dir;
   }
 

@@ -4,7 +4,7 @@
 // background; the disk tier survives a remount, a crash, flipped bytes, a
 // truncated block and a lost index without ever serving a wrong byte; it
 // stays inside a small full file system; a second daemon is refused.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readFile, readdir, rm, stat, statfs, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -245,20 +245,62 @@ describe("the disk tier's limits", () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
-  it("a series copied after a remount comes from the disk tier: no media requests", async () => {
+  it("a series copied after a remount comes from the disk tier: no media or list requests, each file checked before its open", async () => {
     const cacheDir = await tempDir("disk-tier-series");
     const a = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
     const d1 = join(await tempDir("disk-tier-cp"), "ct");
     expect((await run("cp", ["-r", join(a.dir, "ct"), d1])).code).toBe(0);
     expect(await treeHashes(d1)).toEqual(await treeHashes(join(seed, "ct")));
     await a.stop();
-    await remountFromDiskOnly(cacheDir, [], async (b) => {
-      const d2 = join(await tempDir("disk-tier-cp"), "ct");
-      expect((await run("cp", ["-r", join(b.dir, "ct"), d2])).code).toBe(0);
-      expect(await treeHashes(d2)).toEqual(await treeHashes(join(seed, "ct")));
-    });
+    const b = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir, "--metrics-port", "0"]);
+    expect(b.stderr).toMatch(/ info: \d+ listings kept from the last mount, trusted until 60 s after they were fetched/);
+    // The files the last mount read are checked as this one starts, behind any reader.
+    await until("the start's checks", async () => (await Scrape.of(metricsUrl(b))).sum("som_disk_cache_checked_at_start_total") >= SERIES, 30_000);
+    await resetStats(emu.url);
+    const d2 = join(await tempDir("disk-tier-cp"), "ct");
+    expect((await run("cp", ["-r", join(b.dir, "ct"), d2])).code).toBe(0);
+    expect(await treeHashes(d2)).toEqual(await treeHashes(join(seed, "ct")));
+    const s = await Scrape.of(metricsUrl(b));
+    expect(s.sum("som_disk_cache_checked_at_start_total")).toBe(SERIES);
+    expect(s.sum("som_disk_cache_check_waits_total")).toBe(0);
+    expect(s.sum("som_fuse_passthrough_opens_total")).toBe(SERIES);
+    // Nothing over the network: the bytes from the disk tier, the listings (and so the lookups) the last mount kept.
+    expect(await emulatorStats(emu.url)).toMatchObject({ requests: 0, media: 0, list: 0, metadata: 0 });
+    await b.stop();
     await rm(cacheDir, { recursive: true, force: true });
   });
+
+  it("a listing kept across a remount is trusted until --metadata-ttl after it was fetched, not longer", async () => {
+    const TTL = 10;
+    const put = async (name: string, body: Buffer): Promise<void> => {
+      expect((await fetch(`${emu.url}/upload/storage/v1/b/slides/o?uploadType=media&name=${encodeURIComponent(name)}`, { method: "POST", body })).status).toBe(200);
+    };
+    const v1 = randomBytes(100_000);
+    await put("kept/a.dcm", v1);
+    const cacheDir = await tempDir("disk-tier-kept");
+    const args = ["--cache-dir", cacheDir, "--metadata-ttl", String(TTL)];
+    const a = await TestMount.start("slides", emu.url, args);
+    const before = Date.now(); // the listing of kept/ is fetched after this...
+    expect((await readFile(join(a.dir, "kept", "a.dcm"))).equals(v1)).toBe(true);
+    const after = Date.now(); // ...and before this
+    const v2 = randomBytes(120_000);
+    await put("kept/a.dcm", v2);
+    await a.stop();
+
+    const b = await TestMount.start("slides", emu.url, args);
+    await resetStats(emu.url);
+    // Within the TTL: the kept listing answers, with the generation it named, from the disk tier.
+    expect((await readFile(join(b.dir, "kept", "a.dcm"))).equals(v1)).toBe(true);
+    expect(Date.now() - before).toBeLessThan(TTL * 1000); // (else this machine is too slow for the test to say anything)
+    expect(await emulatorStats(emu.url)).toMatchObject({ media: 0, list: 0 });
+    // Past it (and past the kernel's own entry, dropped): listed again, the new object read.
+    await new Promise((r) => setTimeout(r, after + TTL * 1000 + 100 - Date.now()));
+    await writeFile("/proc/sys/vm/drop_caches", "2");
+    expect((await readFile(join(b.dir, "kept", "a.dcm"))).equals(v2)).toBe(true);
+    expect((await emulatorStats(emu.url)).list).toBeGreaterThan(0);
+    await b.stop();
+    await rm(cacheDir, { recursive: true, force: true });
+  }, 60_000);
 
   it("after a remount, the kernel reads checked files from the disk tier itself (passthrough); a changed one is fetched again", async () => {
     const cacheDir = await tempDir("disk-tier-passthrough");

@@ -12,6 +12,8 @@
 //   blocks/ab/cd/<hash>   block files (hash = SHA-256 of the key): the bytes
 //              alone, the header in an extended attribute (header-attr.ts)
 //   tmp/       files being written; renamed into blocks/ when complete
+//   listings.json  the mount's fresh listings at its last clean shutdown
+//              (not the tier's: see listing/listing-snapshot.ts; statePath)
 //
 // What survives: a remount reads the index and replays the journal. A crash
 // loses at most the blocks being written (their temp files are dropped; a
@@ -153,6 +155,11 @@ export class DiskCache {
       throw err;
     }
     return cache;
+  }
+
+  /** A file of the mount's own kept beside the blocks (under the same lock): survives a remount with them. */
+  statePath(name: string): string {
+    return join(this.root, name);
   }
 
   private path(hash: string): string {

@@ -29,7 +29,7 @@ export interface GcsObjectStoreOptions {
   userProject?: string;
 }
 
-const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
+export const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 const TRANSIENT = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
