@@ -111,6 +111,9 @@ export function decodeHeader(head: Buffer | undefined, key: string, length: numb
   return { ok: true, header: { dataLength, pageSize, crcs } };
 }
 
+/** Why a block known only by its file was passed over: its header names a block of another kind. */
+export const OTHER_KIND = "not a block of that kind";
+
 /**
  * The key an intact header names (undefined if it is no intact header): for
  * a block known only by its file, whose key is not known beforehand (the

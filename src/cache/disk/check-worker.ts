@@ -7,7 +7,7 @@
 import { hash as digest } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
-import { decodeHeader, headerKey, pagesIntact } from "./block-file.js";
+import { OTHER_KIND, decodeHeader, headerKey, pagesIntact } from "./block-file.js";
 import { readHeaderAttrSync } from "./header-attr.js";
 
 /**
@@ -48,7 +48,7 @@ function expectedKey(expect: Expected, head: Buffer | undefined): string | { why
   const key = headerKey(head);
   if (key === undefined) return { why: "no intact header", bad: true };
   if (digest("sha256", key) !== expect.hash) return { why: "another block's file", bad: true };
-  if (blockOf(key) !== expect.block) return { why: "not a block of that kind", bad: false };
+  if (blockOf(key) !== expect.block) return { why: OTHER_KIND, bad: false };
   return key;
 }
 
