@@ -92,6 +92,10 @@ export class EmulatorProcess {
     throw new Error("som-emulator did not start");
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   async faults(f: Partial<FaultOptions>): Promise<void> {
     const r = await fetch(`${this.url}/_emulator/faults`, { method: "POST", body: JSON.stringify(f) });
     if (!r.ok) throw new Error(`setting faults: ${r.status}`);

@@ -7,7 +7,7 @@
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { clean, runTimed, scratch, warmFiles, type EmulatorProcess, type Timed } from "../harness.js";
-import { floorMount, peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
+import { cpuMs, floorMount, peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
 import { value, type Measurement, type Target } from "../report.js";
 import { curlObjects, curlRanges, mediaUrl } from "../transport.js";
 import { sameTree } from "../verify.js";
@@ -61,6 +61,16 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     cores.set(key, [...(cores.get(key) ?? []), t.coresBusy]);
     ctx.log(`${key}: ${t.seconds.toFixed(2)} s, ${t.coresBusy.toFixed(1)} cores busy`);
   };
+  // Where the CPU went in the transfers measured against the transport limit: this machine's
+  // CPU speed moves for minutes at a time, and a slow spell costs som's daemon more than curl.
+  const cpu = new Map<string, number[]>();
+  const withCpu = async (key: string, procs: Record<string, number>, step: () => Promise<Timed>): Promise<Timed> => {
+    const before = await Promise.all(Object.values(procs).map(cpuMs));
+    const t = await step();
+    const after = await Promise.all(Object.values(procs).map(cpuMs));
+    Object.keys(procs).forEach((name, j) => cpu.set(`${key}: CPU of ${name}`, [...(cpu.get(`${key}: CPU of ${name}`) ?? []), after[j]! - before[j]!]));
+    return t;
+  };
   let rss = 0;
   let remountMedia = 0;
   const seriesName = ctx.seriesPrefix.split("/").pop()!;
@@ -75,7 +85,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     await mkdir(dl, { recursive: true });
     await warmFiles(emulator.dataDir);
     await runTimed("sync", []);
-    add("a|transport: curl, 64 objects in flight", await curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl));
+    add("a|transport: curl, 64 objects in flight", await withCpu("a|curl, 64 in flight", { "the emulator": emulator.pid },
+      () => curlObjects(files.map((f) => ({ url: mediaUrl(emulator.url, "bench", `${ctx.seriesPrefix}/${f}`), file: f })), 64, dl)));
     const badCurl = await sameTree(dl, ctx.seriesDir, { ignore: () => false });
     if (badCurl) throw new Error(`curl fetched a different tree: ${badCurl}`);
     await clean(dl);
@@ -89,7 +100,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       const m = await start();
       try {
         const dest = join(work, `cp-${i}-${tool.replace(" ", "-")}`);
-        add(`a|${tool} cp -r (cold)`, await sh(`cp -r ${q(path(m))} ${q(dest)}`));
+        const copy = (): Promise<Timed> => sh(`cp -r ${q(path(m))} ${q(dest)}`);
+        add(`a|${tool} cp -r (cold)`, await (tool === "som" ? withCpu("a|som cp -r (cold)", { "the emulator": emulator.pid, "som's daemon": m.pid }, copy) : copy()));
         const bad = await sameTree(dest, ctx.seriesDir, { ignore: () => false });
         if (bad) throw new Error(`${tool}: cp -r produced a different tree: ${bad}`);
         await clean(dest);
@@ -178,7 +190,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     const bigSize = (await stat(ctx.bigFile)).size;
     await warmFiles(ctx.bigFile);
     await runTimed("sync", []);
-    add("b|transport: curl, 32 ranged GETs in flight", await curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts));
+    add("b|transport: curl, 32 ranged GETs in flight", await withCpu("b|curl, 32 ranges", { "the emulator": emulator.pid },
+      () => curlRanges(mediaUrl(emulator.url, "big", "volume.bin"), bigSize, 32, parts)));
     if (i === 0) {
       const [a, b] = await Promise.all([`cat ${q(parts)}/part-* | sha256sum`, `sha256sum < ${q(ctx.bigFile)}`].map((c) => runTimed("bash", ["-c", c]).then((t) => t.stdout.split(" ")[0])));
       if (a !== b) throw new Error("curl ranges gave different bytes");
@@ -193,7 +206,8 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
       const m = await start();
       try {
         const out = join(work, `cat-${i}`);
-        add(`b|${tool} cat (cold)`, await sh(`cat ${q(join(m.dir, "volume.bin"))} > ${q(out)}`));
+        const cat = (): Promise<Timed> => sh(`cat ${q(join(m.dir, "volume.bin"))} > ${q(out)}`);
+        add(`b|${tool} cat (cold)`, await (tool === "som" ? withCpu("b|som cat (cold)", { "the emulator": emulator.pid, "som's daemon": m.pid }, cat) : cat()));
         if (i === 0) {
           const [a, b] = await Promise.all([out, ctx.bigFile].map((f) => runTimed("sha256sum", [f]).then((t) => t.stdout.split(" ")[0])));
           if (a !== b) throw new Error(`${tool}: cat gave different bytes`);
@@ -239,6 +253,10 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     const [s, tool] = key.split("|") as [string, string];
     return { scenario: scen[s]!, tool, runs: r, unit: "s", cores: cores.get(key)! };
   });
+  for (const [key, r] of cpu) {
+    const [s, tool] = key.split("|") as [string, string];
+    measurements.push({ scenario: scen[s]!, tool, runs: r, unit: "ms" });
+  }
   measurements.push({ scenario: "e: memory", tool: `som daemon peak RSS (--cache-size ${ctx.cacheSize})`, runs: [rss], unit: "MiB" });
   measurements.push({ scenario: scen.h!, tool: "media requests after the remount (most in a run)", runs: [remountMedia], unit: "requests" });
   const v = (key: string): number => value({ scenario: "", tool: "", runs: runs.get(key)!, unit: "s" });
