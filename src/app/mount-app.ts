@@ -265,11 +265,17 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const resident = new ResidentPaths(PINNED_BYTES, fs);
   cache.onDrop = (key) => resident.dropped(key);
   fs.whenReplaced = (path) => resident.withdraw(path);
-  // Not with passthrough: the kernel fails an ordinary open of a file another handle passes through
-  // (and the reverse), and the binding's opens are ordinary ones the passthrough table would not see.
+  // With passthrough, from the disk tier's checked file (the binding answers the open with its
+  // backing id): the kernel fails an ordinary open of a file another handle passes through.
   series.wholeInSeries = (path, t, freshForMs) => {
-    if (passthrough?.active()) return;
     const freshUntil = Date.now() + freshForMs; // the listing's, not counted again from when the bytes land
+    if (passthrough?.active()) {
+      void reader.prepareBacking(t, false).then((ok) => {
+        const fd = ok ? reader.backingFd(t, false) : undefined;
+        if (fd !== undefined) resident.offerBacked(path, fd, t.size, freshUntil - Date.now());
+      });
+      return;
+    }
     void reader.landed(t).then((got) => got && resident.offer(path, got.key, got.parts, freshUntil - Date.now()));
   };
   registerSources(metrics, {
@@ -300,6 +306,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // written, the tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
     await endpoints.close();
+    resident.detach();
     await kept?.save();
     await reader.flushToDisk().catch((err: unknown) => log.warn(`writing the last blocks to the disk cache: ${err instanceof Error ? err.message : String(err)}`));
     await disk?.close().catch((err: unknown) => log.warn(`closing the disk cache: ${err instanceof Error ? err.message : String(err)}`));

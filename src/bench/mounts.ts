@@ -90,13 +90,13 @@ export async function floorMount(source: string, opts: { passthrough?: boolean }
   return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
 }
 
-/** Peak resident set size of a process so far (VmHWM), in MiB. */
 /** CPU time (user + system) process `pid` has used so far, in ms (clock ticks of 10 ms). */
 export async function cpuMs(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** Peak resident set size of a process so far (VmHWM), in MiB. */
 export async function peakRssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0");

@@ -238,11 +238,13 @@ export class SomFilesystem {
   /**
    * A file the binding opened itself (fuse/resident-paths.ts), told after
    * the fact: it moves the series window on and counts as a read of the
-   * object, as an open whose reads came from memory would.
+   * object, as an open whose reads came from memory would (`backed`: one
+   * passed through to its disk-tier file, whose reads the kernel makes).
    */
-  async openedNatively(path: string): Promise<void> {
+  async openedNatively(path: string, backed = false): Promise<void> {
     this.nativeOpen++;
     void this.series?.opened(path);
+    if (backed) return;
     try {
       const e = await this.entry(path);
       if (e.kind === "file" && e.source.kind === "object") this.reader.wholeInMemory({ ...e.source, size: e.size });

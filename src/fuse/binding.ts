@@ -119,7 +119,15 @@ export interface FuseInstance {
   resident(path: string, parts: Buffer[], ttlMs: number): boolean;
   /** Whether `path` was resident; handles already open keep their bytes. */
   unresident(path: string): boolean;
-  /** `fn` is told of handles opened (kind 1) and released (2) by libfuse's thread, in order. */
+  /**
+   * Opens of `path` answered by libfuse's thread for `ttlMs`, passed through to backing id
+   * `backingId` (`size` bytes); false if `path` is registered already (patched; see resident-paths.ts).
+   */
+  residentBacked(path: string, backingId: number, size: number, ttlMs: number): boolean;
+  /**
+   * `fn` is told of handles opened (kind 1; 3 passed through) and released (2) by libfuse's thread,
+   * and of passed-through entries gone (4, with their backing id as `fhs[i]`), in order.
+   */
   onNativeEvents(fn: (kinds: number[], fhs: number[], paths: (string | null)[]) => void): void;
 }
 
@@ -142,7 +150,7 @@ export function fuseClass(): FuseClass {
     throw new BindingMissingError(`the FUSE binding is not built (${BINDING_DIR}); run scripts/setup.sh`);
   }
   const Fuse = createRequire(import.meta.url)(BINDING_DIR) as FuseClass;
-  if (Fuse.SOM_PATCH !== 4) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
+  if (Fuse.SOM_PATCH !== 5) throw new BindingMissingError(`${BINDING_DIR} is not fuse-native with this checkout's scripts/fuse-native/som.patch; run scripts/setup.sh`);
   loaded = Fuse;
   return Fuse;
 }

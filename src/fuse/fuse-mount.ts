@@ -134,7 +134,7 @@ export class FuseMount {
       fuse.mount((err) => (err ? reject(new MountError(`cannot mount at ${mountpoint}: ${err.message}`)) : resolvePromise()));
     });
     pins?.attach(fuse);
-    resident?.attach(fuse);
+    resident?.attach(fuse, passthrough);
     passthrough?.attach(fuse);
     const why = await raiseReadahead(mountpoint);
     gate.release();

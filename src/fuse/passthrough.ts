@@ -18,7 +18,10 @@
 //
 // A backing id holds the kernel's own reference to the file: the file may be
 // evicted from the tier (unlinked) meanwhile and still be read; the id is
-// closed when the last handle using it is released.
+// closed when the last handle using it is released. A path registered with
+// the binding (resident-paths.ts: its opens answered by libfuse's thread,
+// passed through) holds its id as one more handle (pin), until the binding
+// says its entry is gone, so JavaScript's own opens of that path share it.
 import type { Logger } from "../util/log.js";
 
 /** What the binding offers (the patched fuse-native's passthrough, backingOpen, backingClose). */
@@ -31,7 +34,7 @@ export interface BackingTarget {
 }
 
 export interface PassthroughStats {
-  /** Opens answered with a backing file. */
+  /** Opens answered with a backing file (by JavaScript or by the binding). */
   opens: number;
   /** Backing files in use now (one per path passing through). */
   files: number;
@@ -50,6 +53,8 @@ export class Passthrough {
   private readonly handles = new Map<number, Handle>();
   private opens = 0;
   private warned = false;
+  /** Opens the binding answered itself, passed through (resident-paths.ts). */
+  private nativeOpens = 0;
   /** The kernel refused a backing file for lack of privilege (EPERM: it takes CAP_SYS_ADMIN): it always will. */
   private forbidden = false;
 
@@ -101,6 +106,40 @@ export class Passthrough {
     return id;
   }
 
+  /**
+   * A backing id for the binding to answer opens of `path` with (a
+   * registration, resident-paths.ts): the one `path` passes through to
+   * already, or a new one for `file` (the checked disk-tier file). Held as a
+   * handle until unpin. 0 when it cannot be: passthrough is off, the path has
+   * ordinary opens, or the kernel refused.
+   */
+  pin(path: string, file: number): number {
+    if (!this.active() || this.cached.has(path)) return 0;
+    const shared = this.backed.get(path);
+    if (shared) {
+      shared.handles++;
+      return shared.id;
+    }
+    const r = this.target!.backingOpen(file);
+    if (r <= 0) return 0;
+    this.backed.set(path, { id: r, handles: 1 });
+    return r;
+  }
+
+  /** A registration's hold on `path`'s backing id ends (the binding's entry is gone). */
+  unpin(path: string): void {
+    const b = this.backed.get(path);
+    if (b && --b.handles === 0) {
+      this.backed.delete(path);
+      this.target?.backingClose(b.id);
+    }
+  }
+
+  /** The binding answered an open with a backing id itself. */
+  nativeOpened(): void {
+    this.nativeOpens++;
+  }
+
   /** When handle `fd` is released (the kernel has already let go of it). */
   released(fd: number): void {
     const h = this.handles.get(fd);
@@ -120,6 +159,6 @@ export class Passthrough {
   }
 
   stats(): PassthroughStats {
-    return { opens: this.opens, files: this.backed.size };
+    return { opens: this.opens + this.nativeOpens, files: this.backed.size };
   }
 }

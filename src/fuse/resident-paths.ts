@@ -16,9 +16,21 @@
 // replaced. A withdrawn entry's Buffers stay alive while handles opened from
 // it are open: like pins, those bytes are outside --cache-size, so past a cap
 // nothing new is registered until they are released.
+//
+// With passthrough (a disk tier, passthrough.ts) the same is done for a
+// small object whose disk-tier file is checked: its path is registered with
+// a backing id, and libfuse's thread answers its open with it — the kernel
+// then reads the file itself, and the open costs JavaScript nothing either.
+// The id is the passthrough table's (pinned while the binding's entry
+// lives, which the binding says: event 4), so JavaScript's own opens of the
+// path share it as the kernel requires. Such a registration is withdrawn
+// when its listing's freshness runs out (a timer), or the path is found
+// replaced; a block the disk tier evicts meanwhile stays readable through
+// the id until then.
 
 export interface ResidentTarget {
   resident(path: string, parts: Buffer[], ttlMs: number): boolean;
+  residentBacked(path: string, backingId: number, size: number, ttlMs: number): boolean;
   unresident(path: string): boolean;
   onNativeEvents(fn: (kinds: number[], fhs: number[], paths: (string | null)[]) => void): void;
 }
@@ -36,12 +48,22 @@ export interface ResidentStats {
 
 /** What is told of the handles the binding opens and releases. */
 export interface NativeFiles {
-  openedNatively(path: string): void;
+  /** `backed`: passed through to a disk-tier file (not read from memory). */
+  openedNatively(path: string, backed: boolean): void;
   releasedNatively(): void;
+}
+
+/** The backing ids registrations hold (Passthrough). */
+export interface BackingPins {
+  pin(path: string, file: number): number;
+  unpin(path: string): void;
+  nativeOpened(): void;
 }
 
 const OPENED = 1;
 const RELEASED = 2;
+const OPENED_BACKED = 3;
+const BACKED_GONE = 4;
 
 interface Registration {
   path: string;
@@ -64,19 +86,66 @@ export class ResidentPaths {
   private registeredBytes = 0;
   private opens = 0;
   private releases = 0;
+  /** Paths registered with a backing id: when each stops being fresh (Date.now()). */
+  private readonly backedUntil = new Map<string, number>();
+  private backing: BackingPins | undefined;
+  private expiry: NodeJS.Timeout | undefined;
 
   /** `files` is told of handles the binding opened and released (after the fact). */
   constructor(private readonly maxHeldBytes: number, private readonly files: NativeFiles, private readonly now: () => number = Date.now) {}
 
-  /** The mounted binding; nothing is registered until then. */
-  attach(target: ResidentTarget): void {
+  /** The mounted binding; nothing is registered until then. `backing`: with passthrough, the ids registrations hold. */
+  attach(target: ResidentTarget, backing?: BackingPins): void {
     this.target = target;
+    this.backing = backing;
     target.onNativeEvents((kinds, fhs, paths) => {
       for (let i = 0; i < kinds.length; i++) {
-        if (kinds[i] === OPENED) this.opened(fhs[i]!, paths[i]!);
-        else if (kinds[i] === RELEASED) this.released(fhs[i]!);
+        const kind = kinds[i];
+        if (kind === OPENED || kind === OPENED_BACKED) this.opened(fhs[i]!, paths[i]!, kind === OPENED_BACKED);
+        else if (kind === RELEASED) this.released(fhs[i]!);
+        else if (kind === BACKED_GONE) this.backing?.unpin(paths[i]!);
       }
     });
+  }
+
+  /**
+   * Registers `path`, whose checked disk-tier file is open as `file` (`size`
+   * bytes), to be opened by the binding and passed through, for `ttlMs`;
+   * whether it did (not without passthrough, when it is registered already,
+   * or when the kernel would refuse: the path has ordinary opens).
+   */
+  offerBacked(path: string, file: number, size: number, ttlMs: number): boolean {
+    if (!this.target || !this.backing || ttlMs <= 0 || this.keyOf.has(path) || this.backedUntil.has(path)) return false;
+    const id = this.backing.pin(path, file);
+    if (id <= 0) return false;
+    if (!this.target.residentBacked(path, id, size, Math.min(ttlMs, 0x7fffffff))) {
+      this.backing.unpin(path);
+      return false;
+    }
+    this.backedUntil.set(path, this.now() + ttlMs);
+    this.scheduleExpiry();
+    return true;
+  }
+
+  /** Withdraws backed registrations whose listing is no longer fresh, and waits for the next. */
+  private scheduleExpiry(): void {
+    if (this.expiry) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const until of this.backedUntil.values()) next = Math.min(next, until);
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.expiry = setTimeout(() => {
+      this.expiry = undefined;
+      const now = this.now();
+      for (const [path, until] of this.backedUntil) if (until <= now) this.withdraw(path);
+      this.scheduleExpiry();
+    }, Math.max(0, Math.min(next - this.now(), 0x7fffffff)));
+    this.expiry.unref();
+  }
+
+  /** Stops the expiry timer (the mount is gone). */
+  detach(): void {
+    if (this.expiry) clearTimeout(this.expiry);
+    this.expiry = undefined;
   }
 
   /**
@@ -86,7 +155,7 @@ export class ResidentPaths {
    * when it is registered already).
    */
   offer(path: string, key: string, parts: Buffer[], ttlMs: number): boolean {
-    if (!this.target || ttlMs <= 0 || this.heldTotal > this.maxHeldBytes) return false;
+    if (!this.target || ttlMs <= 0 || this.heldTotal > this.maxHeldBytes || this.backedUntil.has(path)) return false;
     const had = this.keyOf.get(path);
     if (had === key && this.byKey.get(key)!.expires > this.now()) return false;
     if (had !== undefined) this.forget(had);
@@ -107,6 +176,11 @@ export class ResidentPaths {
 
   /** `path` must not be answered from what was registered (its object was replaced, or its bytes dropped). */
   withdraw(path: string): void {
+    if (this.backedUntil.delete(path)) {
+      // The binding's entry goes now, or once its handles are released: it says so (event 4).
+      this.target?.unresident(path);
+      return;
+    }
     const key = this.keyOf.get(path);
     if (key === undefined) return;
     const r = this.byKey.get(key)!;
@@ -119,7 +193,7 @@ export class ResidentPaths {
   }
 
   stats(): ResidentStats {
-    return { registered: this.byKey.size, registeredBytes: this.registeredBytes, opens: this.opens, releases: this.releases, heldBytes: this.heldTotal };
+    return { registered: this.byKey.size + this.backedUntil.size, registeredBytes: this.registeredBytes, opens: this.opens, releases: this.releases, heldBytes: this.heldTotal };
   }
 
   /** Handles the binding holds open now. */
@@ -135,11 +209,12 @@ export class ResidentPaths {
     this.registeredBytes -= r.bytes;
   }
 
-  private opened(fh: number, path: string): void {
+  private opened(fh: number, path: string, backed: boolean): void {
     this.opens++;
     this.handles.set(fh, path);
     this.openCount.set(path, (this.openCount.get(path) ?? 0) + 1);
-    this.files.openedNatively(path);
+    if (backed) this.backing?.nativeOpened();
+    this.files.openedNatively(path, backed);
   }
 
   private released(fh: number): void {

@@ -76,14 +76,14 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
   }
   const resident = s.resident;
   if (resident) {
-    mirror(r, "som_fuse_native_opens_total", "Opens answered by the binding from a file held whole in memory, without JavaScript (not in som_fuse_operation_duration_seconds)", [], () => [[{}, resident().opens]]);
+    mirror(r, "som_fuse_native_opens_total", "Opens answered by the binding without JavaScript: from a file held whole in memory, or passed through to a checked disk-tier file (not in som_fuse_operation_duration_seconds)", [], () => [[{}, resident().opens]]);
     gauge(r, "som_fuse_resident_files", "Files whose opens the binding answers now", [], () => [[{}, resident().registered]]);
     gauge(r, "som_fuse_resident_held_bytes", "Bytes the memory cache dropped that files opened by the binding still hold", [], () => [[{}, resident().heldBytes]]);
   }
   const pt = s.passthrough;
   if (pt) {
     mirror(r, "som_fuse_passthrough_opens_total", "Opens answered with a disk-tier file the kernel reads itself (passthrough; their reads never reach the daemon)", [], () => [[{}, pt().opens]]);
-    gauge(r, "som_fuse_passthrough_files", "Disk-tier files the kernel reads for open files now (one per file, however many times it is open)", [], () => [[{}, pt().files]]);
+    gauge(r, "som_fuse_passthrough_files", "Disk-tier files held as backing files now: of open files, and of files whose opens the binding answers (one per file, however many times it is open)", [], () => [[{}, pt().files]]);
   }
   const listings = s.listings;
   if (listings) {

@@ -177,12 +177,13 @@ export class ObjectReader {
    * The descriptor of a small object's disk-tier file, for the kernel to
    * read itself (passthrough), when prepareBacking had it checked whole and
    * the file is unchanged since (DiskCache.verifiedFd); undefined otherwise.
-   * Valid until the caller's synchronous code ends.
+   * Valid until the caller's synchronous code ends. `read`: counted as a
+   * read of the tier (an open), not a registration ahead of one.
    */
-  backingFd(t: ReadTarget): number | undefined {
+  backingFd(t: ReadTarget, read = true): number | undefined {
     if (!this.canBack(t)) return undefined;
-    const fd = this.disk!.verifiedFd(this.key(t, "all"), t.size);
-    if (fd !== undefined) this.stats.diskHits++;
+    const fd = this.disk!.verifiedFd(this.key(t, "all"), t.size, read);
+    if (fd !== undefined && read) this.stats.diskHits++;
     return fd;
   }
 

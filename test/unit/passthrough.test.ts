@@ -95,4 +95,26 @@ describe("Passthrough", () => {
     kernel.agreed = false;
     expect(pt2.wants("/e")).toBe(false);
   });
+
+  it("pins a backing id for a path the binding answers: shared with JavaScript's opens, refused beside an ordinary open, let go after the last", () => {
+    const { pt, kernel } = table();
+    const id = pt.pin("/s/a", 40);
+    expect(id).toBeGreaterThan(0);
+    expect(pt.pin("/s/a", 41)).toBe(id); // a second registration shares it
+    expect(pt.opened("/s/a", 5)).toBe(id); // so does an open JavaScript answers (no file of its own)
+    pt.nativeOpened();
+    expect(pt.stats()).toEqual({ opens: 2, files: 1 });
+    pt.unpin("/s/a");
+    pt.unpin("/s/a");
+    expect(kernel.closed).toEqual([]); // the open handle still uses it
+    pt.released(5);
+    expect(kernel.closed).toEqual([id]);
+    // A path open the ordinary way cannot pass through: no pin.
+    expect(pt.opened("/s/b", 6)).toBe(0);
+    expect(pt.pin("/s/b", 42)).toBe(0);
+    pt.released(6);
+    expect(pt.pin("/s/b", 42)).toBeGreaterThan(0);
+    kernel.agreed = false;
+    expect(pt.pin("/s/c", 43)).toBe(0); // passthrough off
+  });
 });

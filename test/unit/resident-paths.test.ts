@@ -3,13 +3,17 @@
 // as their listing is fresh, go when the cache drops the bytes or the path is
 // found replaced, and bytes still held by open handles are capped.
 import { describe, expect, it } from "vitest";
-import { ResidentPaths, type ResidentTarget } from "../../src/fuse/resident-paths.js";
+import { ResidentPaths, type BackingPins, type ResidentTarget } from "../../src/fuse/resident-paths.js";
 
 class Binding implements ResidentTarget {
   readonly calls: string[] = [];
   emit: (kinds: number[], fhs: number[], paths: (string | null)[]) => void = () => undefined;
   resident(path: string, parts: Buffer[], ttlMs: number): boolean {
     this.calls.push(`+${path} ${parts.reduce((n, p) => n + p.length, 0)} ${ttlMs}`);
+    return true;
+  }
+  residentBacked(path: string, backingId: number, size: number, ttlMs: number): boolean {
+    this.calls.push(`+${path} id ${backingId} ${size} ${ttlMs}`);
     return true;
   }
   unresident(path: string): boolean {
@@ -24,7 +28,7 @@ class Binding implements ResidentTarget {
 function setup(maxHeld = 1_000): { r: ResidentPaths; b: Binding; files: string[]; clock: { t: number } } {
   const files: string[] = [];
   const clock = { t: 1_000 };
-  const r = new ResidentPaths(maxHeld, { openedNatively: (p) => void files.push(`open ${p}`), releasedNatively: () => void files.push("release") }, () => clock.t);
+  const r = new ResidentPaths(maxHeld, { openedNatively: (p, backed) => void files.push(`open ${p}${backed ? " backed" : ""}`), releasedNatively: () => void files.push("release") }, () => clock.t);
   const b = new Binding();
   r.attach(b);
   return { r, b, files, clock };
@@ -76,5 +80,40 @@ describe("ResidentPaths", () => {
     expect(r.stats()).toMatchObject({ heldBytes: 0, opens: 3, releases: 4 });
     expect(r.openHandles).toBe(0);
     expect(files).toEqual(["open /a", "open /a", "open /b", "release", "release", "release"]);
+  });
+
+  it("with passthrough, registers a checked file with a backing id it pins until the binding's entry is gone, and withdraws it when its listing lapses", async () => {
+    const files: string[] = [];
+    const r = new ResidentPaths(1_000, { openedNatively: (p, backed) => void files.push(`open ${p}${backed ? " backed" : ""}`), releasedNatively: () => void files.push("release") });
+    const b = new Binding();
+    const pins: string[] = [];
+    let refuse = false;
+    const backing: BackingPins = {
+      pin: (path, file) => (pins.push(`pin ${path} ${file}`), refuse ? 0 : 7),
+      unpin: (path) => void pins.push(`unpin ${path}`),
+      nativeOpened: () => void pins.push("native open"),
+    };
+    expect(r.offerBacked("/a", 40, 500, 5_000)).toBe(false); // not mounted
+    r.attach(b, backing);
+    expect(r.offerBacked("/a", 40, 500, 0)).toBe(false); // stale listing
+    expect(r.offerBacked("/a", 40, 500, 80)).toBe(true);
+    expect(r.offerBacked("/a", 40, 500, 80)).toBe(false); // registered already
+    expect(r.offer("/a", "ka", bytes(100), 5_000)).toBe(false); // nor from memory beside it
+    refuse = true;
+    expect(r.offerBacked("/b", 41, 500, 5_000)).toBe(false); // the passthrough table could not (ordinary opens)
+    expect(b.calls).toEqual(["+/a id 7 500 80"]);
+    expect(r.stats()).toMatchObject({ registered: 1 });
+    // The binding opens it (passed through) and releases it; the counts follow.
+    b.emit([3, 2], [0x80000001, 0x80000001], ["/a", null]);
+    expect(files).toEqual(["open /a backed", "release"]);
+    expect(pins.filter((p) => p === "native open")).toHaveLength(1);
+    // Its listing's freshness runs out: withdrawn; the id stays pinned until the binding says its entry is gone.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(b.calls).toEqual(["+/a id 7 500 80", "-/a"]);
+    expect(r.stats()).toMatchObject({ registered: 0 });
+    expect(pins).not.toContain("unpin /a");
+    b.emit([4], [7], ["/a"]);
+    expect(pins).toContain("unpin /a");
+    r.detach();
   });
 });

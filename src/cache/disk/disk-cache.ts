@@ -364,12 +364,13 @@ export class DiskCache {
    * read the file itself: if verify found it whole and intact and the file
    * has not changed since (checked-blocks.ts); otherwise undefined.
    * Synchronous, so the caller hands it over before anything can close it.
+   * `read`: a use of the block (counted, and it becomes the most recent).
    */
-  verifiedFd(key: string, length: number): number | undefined {
+  verifiedFd(key: string, length: number, read = true): number | undefined {
     const hash = hashOf(key);
     if (!this.entries.has(hash)) return undefined;
     const fd = this.checked.fd(hash, length);
-    if (fd !== undefined) this.hit(hash, length);
+    if (fd !== undefined && read) this.hit(hash, length);
     return fd;
   }
 
