@@ -89,7 +89,7 @@ export class ResidentPaths {
   /** Paths registered with a backing id: when each stops being fresh (Date.now()). */
   private readonly backedUntil = new Map<string, number>();
   private backing: BackingPins | undefined;
-  private expiry: NodeJS.Timeout | undefined;
+  private expiry: { timer: NodeJS.Timeout; at: number } | undefined;
 
   /** `files` is told of handles the binding opened and released (after the fact). */
   constructor(private readonly maxHeldBytes: number, private readonly files: NativeFiles, private readonly now: () => number = Date.now) {}
@@ -127,24 +127,26 @@ export class ResidentPaths {
     return true;
   }
 
-  /** Withdraws backed registrations whose listing is no longer fresh, and waits for the next. */
+  /** Withdraws backed registrations whose listing is no longer fresh, at the earliest such time. */
   private scheduleExpiry(): void {
-    if (this.expiry) return;
     let next = Number.POSITIVE_INFINITY;
     for (const until of this.backedUntil.values()) next = Math.min(next, until);
+    if (this.expiry && this.expiry.at <= next) return;
+    this.detach();
     if (next === Number.POSITIVE_INFINITY) return;
-    this.expiry = setTimeout(() => {
+    const timer = setTimeout(() => {
       this.expiry = undefined;
       const now = this.now();
       for (const [path, until] of this.backedUntil) if (until <= now) this.withdraw(path);
       this.scheduleExpiry();
     }, Math.max(0, Math.min(next - this.now(), 0x7fffffff)));
-    this.expiry.unref();
+    timer.unref();
+    this.expiry = { timer, at: next };
   }
 
   /** Stops the expiry timer (the mount is gone). */
   detach(): void {
-    if (this.expiry) clearTimeout(this.expiry);
+    if (this.expiry) clearTimeout(this.expiry.timer);
     this.expiry = undefined;
   }
 

@@ -116,4 +116,15 @@ describe("ResidentPaths", () => {
     expect(pins).toContain("unpin /a");
     r.detach();
   });
+
+  it("withdraws each backed registration when its own listing lapses, an earlier one first", async () => {
+    const r = new ResidentPaths(1_000, { openedNatively: () => undefined, releasedNatively: () => undefined });
+    const b = new Binding();
+    r.attach(b, { pin: () => 9, unpin: () => undefined, nativeOpened: () => undefined });
+    expect(r.offerBacked("/late", 40, 500, 10_000)).toBe(true);
+    expect(r.offerBacked("/soon", 41, 500, 60)).toBe(true); // registered after, lapses first
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(b.calls.filter((c) => c.startsWith("-"))).toEqual(["-/soon"]);
+    r.detach();
+  });
 });
