@@ -103,9 +103,10 @@ const PINNED_BYTES = 64 * 2 ** 20;
  * then finds its files checked rather than waiting on each one's check.
  */
 const RECHECK_FILES = 512;
+const RECHECK_BYTES = 256 * 2 ** 20;
+
 /** Directory entries written for the next mount at most (~60 bytes each in the file; the most recently used listings first). */
 const KEPT_LISTING_ENTRIES = 200_000;
-const RECHECK_BYTES = 256 * 2 ** 20;
 
 export class StartupError extends Error {}
 
@@ -269,14 +270,13 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // backing id): the kernel fails an ordinary open of a file another handle passes through.
   series.wholeInSeries = (path, t, freshForMs) => {
     const freshUntil = Date.now() + freshForMs; // the listing's, not counted again from when the bytes land
-    if (passthrough?.active()) {
-      void reader.prepareBacking(t, false).then((ok) => {
+    const registered = passthrough?.active()
+      ? reader.prepareBacking(t, false).then((ok) => {
         const fd = ok ? reader.backingFd(t, false) : undefined;
-        if (fd !== undefined) resident.offerBacked(path, fd, t.size, freshUntil - Date.now());
-      });
-      return;
-    }
-    void reader.landed(t).then((got) => got && resident.offer(path, got.key, got.parts, freshUntil - Date.now()));
+        return fd !== undefined && resident.offerBacked(path, fd, t.size, freshUntil - Date.now());
+      })
+      : reader.landed(t).then((got) => got !== undefined && resident.offer(path, got.key, got.parts, freshUntil - Date.now()));
+    registered.catch((err: unknown) => log.debug(`registering ${path} with the binding: ${err instanceof Error ? err.message : String(err)}`));
   };
   registerSources(metrics, {
     memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(), resident: () => resident.stats(),
@@ -296,7 +296,10 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   if (passthrough?.active()) {
     // A remount's re-reads pass through files checked by then (see ObjectReader.checkRecentOnDisk).
     const began = performance.now();
-    void reader.checkRecentOnDisk(RECHECK_FILES, RECHECK_BYTES).then((n) => n > 0 && log.info(`disk cache: ${n} recently used files checked for passthrough (${Math.round(performance.now() - began)} ms)`));
+    void reader.checkRecentOnDisk(RECHECK_FILES, RECHECK_BYTES).then(
+      (n) => n > 0 && log.info(`disk cache: ${n} recently used files checked for passthrough (${Math.round(performance.now() - began)} ms)`),
+      (err: unknown) => log.warn(`disk cache: checking recently used files: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
   const endpoints = await serveEndpoints(cfg, metrics, mountpoint, log).catch((err: unknown) => {
     mount.unmount();
