@@ -270,6 +270,31 @@ describe("the disk tier's limits", () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
+  it("a kept listings file that is not right is ignored with a warning: the remount lists again and serves the right bytes", async () => {
+    const cacheDir = await tempDir("disk-tier-bad-listings");
+    const a = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
+    expect((await run("cp", ["-r", join(a.dir, "ct"), join(await tempDir("disk-tier-cp"), "ct")])).code).toBe(0);
+    await a.stop();
+    const file = join(cacheDir, "som-cache-v1", "listings.json");
+    const kept = JSON.parse(await readFile(file, "utf8")) as { listings: { files: unknown[][] }[] };
+    expect(kept.listings.length).toBeGreaterThan(0);
+    for (const [i, bad] of [
+      "{ not json",
+      JSON.stringify({ ...kept, listings: [{ ...kept.listings[0], files: [["../../etc/passwd", -1, 0, "1", null]] }] }),
+    ].entries()) {
+      await writeFile(file, bad);
+      await resetStats(emu.url);
+      const b = await TestMount.start("slides", emu.url, ["--cache-dir", cacheDir]);
+      expect(b.stderr).toMatch(/ warn: listings kept from the last mount not used \(/);
+      const d = join(await tempDir("disk-tier-cp"), `ct${i}`);
+      expect((await run("cp", ["-r", join(b.dir, "ct"), d])).code).toBe(0);
+      expect(await treeHashes(d)).toEqual(await treeHashes(join(seed, "ct")));
+      expect((await emulatorStats(emu.url)).list).toBeGreaterThan(0); // listed afresh
+      await b.stop();
+    }
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
   it("a listing kept across a remount is trusted until --metadata-ttl after it was fetched, not longer", async () => {
     const TTL = 10;
     const put = async (name: string, body: Buffer): Promise<void> => {
