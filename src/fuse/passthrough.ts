@@ -82,24 +82,7 @@ export class Passthrough {
    * there is one (a backing id takes the kernel's own reference to it).
    */
   opened(path: string, fd: number, file?: number): number {
-    let id = 0;
-    const shared = this.backed.get(path);
-    if (shared) {
-      shared.handles++;
-      id = shared.id;
-    } else if (file !== undefined && this.target && !this.cached.has(path)) {
-      const r = this.target.backingOpen(file);
-      if (r > 0) {
-        this.backed.set(path, { id: r, handles: 1 });
-        id = r;
-      } else {
-        if (r === -1) this.forbidden = true;
-        if (!this.warned) {
-          this.warned = true;
-          this.log.warn(`passthrough: the kernel refused a backing file (errno ${-r}${r === -1 ? ": the daemon lacks CAP_SYS_ADMIN" : ""}); files are read through the daemon`);
-        }
-      }
-    }
+    const id = this.hold(path, file);
     this.handles.set(fd, { path, backed: id > 0 });
     if (id > 0) this.opens++;
     else this.cached.set(path, (this.cached.get(path) ?? 0) + 1);
@@ -114,20 +97,41 @@ export class Passthrough {
    * ordinary opens, or the kernel refused.
    */
   pin(path: string, file: number): number {
-    if (!this.active() || this.cached.has(path)) return 0;
+    return this.active() ? this.hold(path, file) : 0;
+  }
+
+  /** A registration's hold on `path`'s backing id ends (the binding's entry is gone). */
+  unpin(path: string): void {
+    this.letGo(path);
+  }
+
+  /**
+   * One more hold on `path`'s backing id: the one it passes through to, or a
+   * new one for `file` unless the path has ordinary opens; 0 when there is
+   * none (no file, ordinary opens, or the kernel refused it).
+   */
+  private hold(path: string, file: number | undefined): number {
     const shared = this.backed.get(path);
     if (shared) {
       shared.handles++;
       return shared.id;
     }
-    const r = this.target!.backingOpen(file);
-    if (r <= 0) return 0;
-    this.backed.set(path, { id: r, handles: 1 });
-    return r;
+    if (file === undefined || !this.target || this.cached.has(path)) return 0;
+    const r = this.target.backingOpen(file);
+    if (r > 0) {
+      this.backed.set(path, { id: r, handles: 1 });
+      return r;
+    }
+    if (r === -1) this.forbidden = true;
+    if (!this.warned) {
+      this.warned = true;
+      this.log.warn(`passthrough: the kernel refused a backing file (errno ${-r}${r === -1 ? ": the daemon lacks CAP_SYS_ADMIN" : ""}); files are read through the daemon`);
+    }
+    return 0;
   }
 
-  /** A registration's hold on `path`'s backing id ends (the binding's entry is gone). */
-  unpin(path: string): void {
+  /** One hold on `path`'s backing id ends; the last closes it. */
+  private letGo(path: string): void {
     const b = this.backed.get(path);
     if (b && --b.handles === 0) {
       this.backed.delete(path);
@@ -146,11 +150,7 @@ export class Passthrough {
     if (!h) return;
     this.handles.delete(fd);
     if (h.backed) {
-      const b = this.backed.get(h.path);
-      if (b && --b.handles === 0) {
-        this.backed.delete(h.path);
-        this.target?.backingClose(b.id);
-      }
+      this.letGo(h.path);
       return;
     }
     const n = (this.cached.get(h.path) ?? 1) - 1;

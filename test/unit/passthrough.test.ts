@@ -97,7 +97,7 @@ describe("Passthrough", () => {
   });
 
   it("pins a backing id for a path the binding answers: shared with JavaScript's opens, refused beside an ordinary open, let go after the last", () => {
-    const { pt, kernel } = table();
+    const { pt, kernel, log } = table();
     const id = pt.pin("/s/a", 40);
     expect(id).toBeGreaterThan(0);
     expect(pt.pin("/s/a", 41)).toBe(id); // a second registration shares it
@@ -114,6 +114,12 @@ describe("Passthrough", () => {
     expect(pt.pin("/s/b", 42)).toBe(0);
     pt.released(6);
     expect(pt.pin("/s/b", 42)).toBeGreaterThan(0);
+    // Refused for lack of privilege (EPERM), as for an open: said once, and passthrough is off for good.
+    kernel.refuse = 1;
+    expect(pt.pin("/s/d", 44)).toBe(0);
+    expect(pt.active()).toBe(false);
+    expect(log.lines.filter((l) => l.includes("refused a backing file"))).toHaveLength(1);
+    kernel.refuse = 0;
     kernel.agreed = false;
     expect(pt.pin("/s/c", 43)).toBe(0); // passthrough off
   });
