@@ -144,13 +144,19 @@ export class ListingCache {
    */
   seed(prefix: string, page: ListPage): boolean {
     if (page.nextPageToken !== undefined || this.peek(prefix)) return false;
+    const listing = this.adopt(prefix, page, this.opts.ttlMs);
+    this.stats.listings++;
+    this.stats.listed += listing.size;
+    return true;
+  }
+
+  /** Caches a whole directory given as one list page, fresh for `ttlMs`. */
+  private adopt(prefix: string, page: ListPage, ttlMs: number): DirListing {
     const listing = this.newListing(prefix, false); // put() counts its entries
     listing.add(this.pack(prefix, page), false);
     listing.complete();
-    this.stats.listings++;
-    this.stats.listed += listing.size;
-    this.put(prefix, listing);
-    return true;
+    this.put(prefix, listing, ttlMs);
+    return listing;
   }
 
   /** Adds a listing built elsewhere (a walk), replacing what was there unless it is still arriving; fresh for `ttlMs`. */
@@ -205,10 +211,7 @@ export class ListingCache {
       // In key order, as a list page is (a file edited by hand is not trusted to be).
       page.objects.sort((x, y) => compareUtf8(x.name, y.name));
       page.prefixes.sort(compareUtf8);
-      const listing = this.newListing(s.prefix, false); // put() counts its entries
-      listing.add(this.pack(s.prefix, page), false);
-      listing.complete();
-      this.put(s.prefix, listing, left);
+      this.adopt(s.prefix, page, left);
       took++;
     }
     return took;

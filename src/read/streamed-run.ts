@@ -57,19 +57,14 @@ export function streamedRun(streamer: RestartableStreamer, t: { name: string; ge
     cur = [];
     curBytes = 0;
   };
-  const all = streamer.stream(t.name, t.generation, range, sink, restart, end - start).then(
-    () => {
-      if (done.length < n) throw new TransientError(`read ${t.name}: the stream ended ${n - done.length} pages short`);
-      return new Chunks(done.flatMap((p) => partsOf(p)));
-    },
-  ).then(
-    (whole) => whole,
-    (err: unknown) => {
-      const e = failure(err);
-      for (const w of waiting) w.reject(e);
-      throw e;
-    },
-  );
+  const all = streamer.stream(t.name, t.generation, range, sink, restart, end - start).then(() => {
+    if (done.length < n) throw new TransientError(`read ${t.name}: the stream ended ${n - done.length} pages short`);
+    return new Chunks(done.flatMap((p) => partsOf(p)));
+  }).catch((err: unknown) => {
+    const e = failure(err);
+    for (const w of waiting) w.reject(e);
+    throw e;
+  });
   all.catch(() => undefined); // the pages carry the failure to their readers
   return { pages: waiting.map((w) => w.promise), all };
 }
