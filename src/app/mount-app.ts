@@ -270,6 +270,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // backing id): the kernel fails an ordinary open of a file another handle passes through.
   series.wholeInSeries = (path, t, freshForMs) => {
     const freshUntil = Date.now() + freshForMs; // the listing's, not counted again from when the bytes land
+    if (passthrough?.active() && resident.isBacked(path)) return; // each open tells of its own file again
     const registered = passthrough?.active()
       ? reader.prepareBacking(t, false).then((ok) => {
         const fd = ok ? reader.backingFd(t, false) : undefined;

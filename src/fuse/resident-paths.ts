@@ -127,6 +127,11 @@ export class ResidentPaths {
     return true;
   }
 
+  /** Whether `path` is registered with a backing id now (offerBacked would refuse it). */
+  isBacked(path: string): boolean {
+    return this.backedUntil.has(path);
+  }
+
   /** Withdraws backed registrations whose listing is no longer fresh, at the earliest such time. */
   private scheduleExpiry(): void {
     let next = Number.POSITIVE_INFINITY;

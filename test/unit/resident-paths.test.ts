@@ -96,7 +96,9 @@ describe("ResidentPaths", () => {
     expect(r.offerBacked("/a", 40, 500, 5_000)).toBe(false); // not mounted
     r.attach(b, backing);
     expect(r.offerBacked("/a", 40, 500, 0)).toBe(false); // stale listing
+    expect(r.isBacked("/a")).toBe(false);
     expect(r.offerBacked("/a", 40, 500, 80)).toBe(true);
+    expect(r.isBacked("/a")).toBe(true);
     expect(r.offerBacked("/a", 40, 500, 80)).toBe(false); // registered already
     expect(r.offer("/a", "ka", bytes(100), 5_000)).toBe(false); // nor from memory beside it
     refuse = true;
