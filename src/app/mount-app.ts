@@ -16,6 +16,7 @@ import { SomLayout, detectLayout } from "../namespace/som-layout.js";
 import { DiskCache, defaultDiskOptions } from "../cache/disk/disk-cache.js";
 import { DirLockedError } from "../cache/disk/dir-lock.js";
 import { ObjectReader, defaultFillOptions, defaultReaderOptions } from "../read/object-reader.js";
+import { PageRecycler } from "../read/page-recycler.js";
 import { PrefetchPolicy } from "../read/prefetch-policy.js";
 import { SeriesPrefetcher } from "../read/series-prefetcher.js";
 import { loadListings, saveListings } from "../listing/listing-snapshot.js";
@@ -26,6 +27,7 @@ import { RetryingObjectStore, RetryingStreamer } from "../storage/retrying-objec
 import { retryPolicy } from "../util/retry.js";
 import { systemClock } from "../util/clock.js";
 import { GARBAGE_ALLOWANCE } from "../util/memory.js";
+import { bodyPagePool } from "../util/http1/body-pages.js";
 import type { Logger } from "../util/log.js";
 import type { MetadataSource } from "../metadata/metadata-store.js";
 import { MeteredMetadata } from "../metrics/metered-metadata.js";
@@ -249,7 +251,11 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   };
   // Runs of pages (read-ahead) are streamed, each page handed out as it arrives.
   const pages = new RetryingStreamer(limited, systemClock, log, undefined, onRetry, "read");
-  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier, pages);
+  // Without a disk tier, pages of streamed runs the cache drops are read into again (not fresh
+  // memory). Those waiting on a slow read, and the pool's free list, stay within the garbage
+  // allowance they stand in for (16 MiB each).
+  const recycler = tier ? undefined : new PageRecycler(bodyPagePool, GARBAGE_ALLOWANCE / 2);
+  const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier, pages, recycler);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
   // The slack is twice the kernel read-ahead (max_readahead, 2 MiB): libfuse 3's threads hand us one
@@ -283,6 +289,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     memory: cache, ...(disk ? { disk } : {}), reader, openFiles: () => fs.openFiles, pins: () => pins.stats(), resident: () => resident.stats(),
     ...(passthrough ? { passthrough: () => passthrough.stats() } : {}),
     ...(layout.listingStats ? { listings: () => layout.listingStats!() } : {}),
+    pages: { pool: bodyPagePool.stats, ...(recycler ? { recycler: recycler.stats } : {}) },
   });
   // An operation gets the retry deadline plus room for a last attempt before it answers EIO.
   const ops = fuseOps(fs, log, { ...defaultAdapterOptions, deadlineMs: retryPolicy.deadlineMs + 15_000 }, (op, seconds, errno) => metrics.observeOp(op, seconds, errno),

@@ -40,6 +40,11 @@ export interface BlockCache {
   readonly size: number;
   readonly capacity: number;
   readonly stats: PrefetchStats;
+  /**
+   * Told of every block that leaves; true if its memory was taken back for
+   * reuse (read/page-recycler.ts), so it is not garbage for util/memory.ts.
+   */
+  recycle?: ((key: string, block: Bytes) => boolean) | undefined;
 }
 
 /** block: a page index, "all" (a whole small object), or "e<n>" (an extent, on disk). */
@@ -54,13 +59,14 @@ export class LruBlockCache implements BlockCache {
   readonly counts: CacheCounts = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
   /** Told of every block that leaves, whatever the reason (what holds its Buffers elsewhere lets go). */
   onDrop: ((key: string) => void) | undefined;
+  recycle: ((key: string, block: Bytes) => boolean) | undefined;
 
   constructor(readonly capacity: number) {
     this.lru = new LRUCache<string, Bytes>({
       maxSize: Math.max(1, capacity),
       sizeCalculation: (b) => Math.max(1, b.length),
       dispose: (block, key, reason) => {
-        noteEvicted(block.length);
+        if (!this.recycle?.(key, block)) noteEvicted(block.length);
         this.onDrop?.(key);
         if (reason === "evict") {
           this.counts.evictions++;

@@ -66,6 +66,8 @@ interface Handle {
    * ahead would stretch a span at once (an 8 MiB read-ahead for a viewer).
    */
   runBytes: number;
+  /** Where this run of in-order reads began, or how far its pages were left behind (see readAhead). */
+  behind: number;
 }
 
 /** Replaced objects remembered until their path is opened again. */
@@ -226,7 +228,7 @@ export class SomFilesystem {
     const fd = this.nextHandle++;
     // Pinned: reads use this generation even if the listing changes.
     const target = e.source.kind === "object" ? { ...e.source, size: e.size } : undefined;
-    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runBytes: 0 });
+    this.handles.set(fd, { path, entry: e, ...(target ? { target } : {}), next: 0, window: 0, aheadTo: 0, jumps: 0, runBytes: 0, behind: 0 });
     if (target) {
       this.reader.opening(target);
       void this.series?.opened(path);
@@ -335,6 +337,15 @@ export class SomFilesystem {
     if (sequential && this.opts.readAhead.max > 0) {
       h.next = Math.max(h.next, end);
       h.runBytes += length;
+      // Pages well behind a sequential reader (twice the slack: the kernel's reads arrive out of
+      // order by that much) are in the kernel's page cache now; the memory cache lets them go, so a
+      // stream through a slide does not push out everything else, and their memory is read into
+      // again (read/page-recycler.ts) instead of fresh memory for each page.
+      const behind = h.next - 2 * slack;
+      if (behind > h.behind) {
+        this.reader.leaveBehind(t, h.behind, behind);
+        h.behind = behind;
+      }
       if (h.jumps > 0 && h.runBytes < this.opts.readAhead.afterJump) return;
       h.window = h.window === 0 ? this.opts.readAhead.initial : Math.min(this.opts.readAhead.max, h.window * 2);
       // What the window newly covers, once it is a whole chunk: long requests, not one per kernel read.
@@ -356,6 +367,7 @@ export class SomFilesystem {
       h.next = end;
       h.runBytes = length;
       h.aheadTo = 0;
+      h.behind = position;
     }
   }
 

@@ -9,6 +9,8 @@ import type { PassthroughStats } from "../fuse/passthrough.js";
 import type { PinStats } from "../fuse/read-pins.js";
 import type { ResidentStats } from "../fuse/resident-paths.js";
 import type { ListingStats } from "../namespace/namespace.js";
+import type { RecyclerStats } from "../read/page-recycler.js";
+import type { PoolStats } from "../util/page-pool.js";
 import type { MountMetrics } from "./metrics.js";
 
 export interface MetricSources {
@@ -22,6 +24,8 @@ export interface MetricSources {
   /** Opens answered with a disk-tier backing file (their reads never reach the daemon). */
   passthrough?: () => PassthroughStats;
   listings?: () => ListingStats;
+  /** Response body pages: made, handed out again, and given back by the read path. */
+  pages?: { pool: PoolStats; recycler?: RecyclerStats };
 }
 
 type Sample = [labels: Record<string, string>, value: number];
@@ -84,6 +88,12 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
   if (pt) {
     mirror(r, "som_fuse_passthrough_opens_total", "Opens answered with a disk-tier file the kernel reads itself (passthrough; their reads never reach the daemon)", [], () => [[{}, pt().opens]]);
     gauge(r, "som_fuse_passthrough_files", "Disk-tier files held as backing files now: of open files, and of files whose opens the binding answers (one per file, however many times it is open)", [], () => [[{}, pt().files]]);
+  }
+  const pages = s.pages;
+  if (pages) {
+    mirror(r, "som_body_pages_total", "256 KiB response body pages: made (fresh memory) or reused (given back by the read path, already in memory)", ["how"], () => [[{ how: "made" }, pages.pool.made], [{ how: "reused" }, pages.pool.reused]]);
+    const rec = pages.recycler;
+    if (rec) mirror(r, "som_body_pages_recycled_total", "Pages the memory cache dropped whose memory went back for reuse", [], () => [[{}, rec.recycled]]);
   }
   const listings = s.listings;
   if (listings) {

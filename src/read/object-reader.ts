@@ -33,6 +33,7 @@ import { Chunks, copyBytes, partsOf, sliceBytes, sliceView, type Bytes } from ".
 import { NotFoundError } from "../storage/errors.js";
 import type { ObjectStore, RestartableStreamer } from "../storage/object-store.js";
 import type { Logger } from "../util/log.js";
+import type { PageRecycler } from "./page-recycler.js";
 import { streamedRun, type RunPages } from "./streamed-run.js";
 
 export interface ObjectReaderOptions {
@@ -128,6 +129,7 @@ export class ObjectReader {
   private readonly disk?: DiskCache;
   private readonly diskPages?: PageBuffers;
   private readonly fillOpts: FillOptions;
+  private readonly recycler?: PageRecycler;
 
   constructor(
     private readonly store: ObjectStore,
@@ -137,10 +139,19 @@ export class ObjectReader {
     private readonly tier?: DiskTier,
     /** Ranged requests of several pages hand out each page as it arrives (see streamRun); without, when all have. */
     private readonly pageStreamer?: RestartableStreamer,
+    /**
+     * Takes back the memory of streamed pages the cache drops. Not with a
+     * disk tier: its writer holds the pages of a run until they are on disk.
+     */
+    recycler?: PageRecycler,
   ) {
     if (tier) {
       this.disk = tier.cache;
       this.diskPages = new PageBuffers(opts.pageSize, DISK_PAGE_BUFFERS);
+    } else if (recycler && pageStreamer) {
+      this.recycler = recycler;
+      // A page still in flight may be joined by a reader after the cache dropped it: not taken back.
+      cache.recycle = (key, block) => !this.inflight.has(key) && recycler.dropped(block);
     }
     this.fillOpts = tier?.fill ?? defaultFillOptions;
   }
@@ -259,6 +270,30 @@ export class ObjectReader {
       const n = await this.readIntoFromDisk(t, offset, end, target);
       if (n !== undefined) return n;
     }
+    // Pages this read looks up are not handed out again until it has copied them.
+    const left = this.recycler?.enter();
+    try {
+      return await this.copyPages(t, offset, end, target);
+    } finally {
+      left?.();
+    }
+  }
+
+  /**
+   * A sequential reader is past pages [from, to) of a big object for good:
+   * those whose memory the recycler would take back leave the cache now.
+   */
+  leaveBehind(t: ReadTarget, from: number, to: number): void {
+    if (!this.recycler || this.isWhole(t)) return;
+    const P = this.opts.pageSize;
+    for (let i = Math.ceil(from / P); (i + 1) * P <= to; i++) {
+      const k = this.key(t, i);
+      const b = this.cache.peek(k);
+      if (b && this.recycler.isAdopted(b)) this.cache.delete(k);
+    }
+  }
+
+  private async copyPages(t: ReadTarget, offset: number, end: number, target: Uint8Array): Promise<number> {
     const P = this.opts.pageSize;
     const first = Math.floor(offset / P);
     const pages = await Promise.all(this.pages(t, first, Math.floor((end - 1) / P), "demand"));
@@ -418,9 +453,12 @@ export class ObjectReader {
       const ek = this.extentKey(t, first / per);
       all.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last), () => this.leaveMemory(t, ek, first, last)), () => undefined);
     }
+    // A streamed run not bound for disk: its pages are whole pool pages held by the cache alone.
+    const adopt = this.pageStreamer && last > first ? this.recycler : undefined;
     return pages.map((p, j) => {
       const k = this.key(t, first + j);
       return this.track(k, p.then((page) => {
+        adopt?.adopt(page);
         this.cache.set(k, page, origin);
         return page;
       }));

@@ -231,6 +231,31 @@ describe("prefetch through a mount", () => {
     expect(stats.maxConcurrent).toBeGreaterThanOrEqual(2);
   });
 
+  it("a big object streamed twice at once and read at random besides, with a small cache: byte for byte, and its pages' memory is read into again", async () => {
+    const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", "--cache-size", "16MiB"]);
+    const file = join(m.dir, "big", "volume.bin");
+    const want = await readFile(join(seed, "big", "volume.bin"));
+    // O_DIRECT: every read reaches the daemon (none is answered from the kernel's page cache), so
+    // both streams and the tiles read pages the cache drops behind them and evicts under them,
+    // while their memory is handed to the next responses (filled with 0xa5 when given back).
+    const stream = (): Promise<string> => run("bash", ["-c", `dd if=${file} iflag=direct bs=1M status=none | sha256sum`]).then((r) => r.stdout.split(" ")[0]!);
+    const tiles = async (): Promise<void> => {
+      let x = 777;
+      for (let i = 0; i < 24; i++) {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        const page = x % (want.length / (256 * 1024));
+        const r = await run("bash", ["-c", `dd if=${file} iflag=direct bs=256K count=1 skip=${page} status=none | sha256sum`]);
+        expect(r.stdout.split(" ")[0], `tile ${page}`).toBe(sha256(want.subarray(page * 256 * 1024, (page + 1) * 256 * 1024)));
+      }
+    };
+    const [a, b] = await Promise.all([stream(), stream(), tiles()]);
+    expect(a).toBe(sha256(want));
+    expect(b).toBe(sha256(want));
+    const s = await Scrape.of(metricsUrl(m));
+    expect(s.sum("som_body_pages_recycled_total")).toBeGreaterThan(16);
+    expect(s.sum("som_body_pages_total", { how: "reused" })).toBeGreaterThan(16);
+  });
+
   it("random access fetches only the 256 KiB pages it touches", async () => {
     const m = await TestMount.start("series", emu.url);
     const file = join(m.dir, "big", "volume.bin");

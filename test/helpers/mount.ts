@@ -22,7 +22,9 @@ export class TestMount {
       await mkdir(mnt);
     }
     // The emulator is named by its variable, as with the Google tools: no credentials are sent.
-    const child = spawnSom(["mount", bucket, mnt, ...extra], { STORAGE_EMULATOR_HOST: endpoint, ...env });
+    // Body pages given back for reuse are filled with 0xa5 (util/page-pool.ts): a page reused while
+    // something still reads it shows in every test's hashes as wrong bytes, not stale ones.
+    const child = spawnSom(["mount", bucket, mnt, ...extra], { STORAGE_EMULATOR_HOST: endpoint, SOM_PAGE_PERTURB: "165", ...env });
     const m = new TestMount(mnt, child);
     live.add(m);
     // The daemon says so once the kernel has sent FUSE init (a stale mount may still be listed before that).

@@ -7,9 +7,20 @@
 // util/memory.ts cost about twice as much with four times the buffers).
 // The socket reads straight into `room()` (net's `onread`); bytes that
 // arrived elsewhere (with the head, in a chunked body) are copied in with
-// `append`.
+// `append`. Whole pages come from one pool for the process (util/page-pool.ts):
+// the read path gives back the pages it knows nobody reads any more, and
+// they are read into again rather than fresh memory.
+import { PagePool, perturbFromEnv } from "../page-pool.js";
 
 export const BODY_PAGE = 256 * 1024;
+
+/**
+ * The process's body pages. Its free list holds 16 MiB at most: half of
+ * util/memory.ts's garbage allowance, which it stands in for (a page on
+ * the list is memory the collector would otherwise be holding).
+ */
+export const bodyPagePool = new PagePool(BODY_PAGE, 16 * 2 ** 20);
+bodyPagePool.perturb = perturbFromEnv();
 
 export class BodyPages {
   private page: Buffer | undefined;
@@ -51,7 +62,7 @@ export class BodyPages {
   private next(limit: number): void {
     // Unknown length (chunked, close-framed): pages as large as the bytes at hand, up to a page.
     const size = Math.max(1, Math.min(BODY_PAGE, this.expected ?? limit));
-    this.page = Buffer.allocUnsafeSlow(size);
+    this.page = size === BODY_PAGE ? bodyPagePool.take() : Buffer.allocUnsafeSlow(size);
     this.filled = 0;
   }
 }
