@@ -90,10 +90,10 @@ export async function floorMount(source: string, opts: { passthrough?: boolean }
   return { dir, pid: child.pid!, stop: () => stopChild(child, dir) };
 }
 
-/** CPU time (user + system) process `pid` has used so far, in ms (clock ticks of 10 ms). */
-export async function cpuMs(pid: number): Promise<number> {
+/** What process `pid` has used so far: CPU time (user + system, and system alone) in ms (ticks of 10 ms), minor page faults. */
+export async function usage(pid: number): Promise<{ cpuMs: number; systemMs: number; faults: number }> {
   const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, systemMs: Number(fields[12]) * 10, faults: Number(fields[7]) };
 }
 
 /** Peak resident set size of a process so far (VmHWM), in MiB. */

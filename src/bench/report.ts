@@ -3,12 +3,14 @@
 import { cpus, totalmem } from "node:os";
 import { median } from "./harness.js";
 
+export type Unit = "s" | "MiB" | "requests" | "MiB/s" | "ms" | "faults";
+
 export interface Measurement {
   scenario: string;
   tool: string;
   /** Every run, seconds (or MiB for memory rows). */
   runs: number[];
-  unit: "s" | "MiB" | "requests" | "MiB/s" | "ms";
+  unit: Unit;
   /** Average cores busy machine-wide during each run, when measured. */
   cores?: number[];
 }

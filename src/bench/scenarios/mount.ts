@@ -7,8 +7,8 @@
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { clean, runTimed, scratch, warmFiles, type EmulatorProcess, type Timed } from "../harness.js";
-import { cpuMs, floorMount, peakRssMiB, rcloneMount, somMount, type BenchMount } from "../mounts.js";
-import { value, type Measurement, type Target } from "../report.js";
+import { floorMount, peakRssMiB, rcloneMount, somMount, usage, type BenchMount } from "../mounts.js";
+import { value, type Measurement, type Target, type Unit } from "../report.js";
 import { curlObjects, curlRanges, mediaUrl } from "../transport.js";
 import { sameTree } from "../verify.js";
 
@@ -63,12 +63,20 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
   };
   // Where the CPU went in the transfers measured against the transport limit: this machine's
   // CPU speed moves for minutes at a time, and a slow spell costs som's daemon more than curl.
-  const cpu = new Map<string, number[]>();
+  const cpu = new Map<string, { unit: Unit; runs: number[] }>();
   const withCpu = async (key: string, procs: Record<string, number>, step: () => Promise<Timed>): Promise<Timed> => {
-    const before = await Promise.all(Object.values(procs).map(cpuMs));
+    const before = await Promise.all(Object.values(procs).map(usage));
     const t = await step();
-    const after = await Promise.all(Object.values(procs).map(cpuMs));
-    Object.keys(procs).forEach((name, j) => cpu.set(`${key}: CPU of ${name}`, [...(cpu.get(`${key}: CPU of ${name}`) ?? []), after[j]! - before[j]!]));
+    const after = await Promise.all(Object.values(procs).map(usage));
+    const note = (row: string, unit: Unit, v: number): void => void cpu.set(row, { unit, runs: [...(cpu.get(row)?.runs ?? []), v] });
+    Object.keys(procs).forEach((name, j) => {
+      const [a, b] = [before[j]!, after[j]!];
+      note(`${key}: CPU of ${name}`, "ms", b.cpuMs - a.cpuMs);
+      // First touches of memory: on a VM that returns free memory to its host they cost it a fault
+      // too after an idle spell, and system time shows it (see util/page-pool.ts).
+      note(`${key}: CPU of ${name}, system`, "ms", b.systemMs - a.systemMs);
+      note(`${key}: minor page faults of ${name}`, "faults", b.faults - a.faults);
+    });
     return t;
   };
   let rss = 0;
@@ -253,9 +261,9 @@ export async function benchMounts(ctx: MountContext): Promise<{ measurements: Me
     const [s, tool] = key.split("|") as [string, string];
     return { scenario: scen[s]!, tool, runs: r, unit: "s", cores: cores.get(key)! };
   });
-  for (const [key, r] of cpu) {
+  for (const [key, { unit, runs: r }] of cpu) {
     const [s, tool] = key.split("|") as [string, string];
-    measurements.push({ scenario: scen[s]!, tool, runs: r, unit: "ms" });
+    measurements.push({ scenario: scen[s]!, tool, runs: r, unit });
   }
   measurements.push({ scenario: "e: memory", tool: `som daemon peak RSS (--cache-size ${ctx.cacheSize})`, runs: [rss], unit: "MiB" });
   measurements.push({ scenario: scen.h!, tool: "media requests after the remount (most in a run)", runs: [remountMedia], unit: "requests" });
