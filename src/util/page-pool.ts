@@ -1,10 +1,11 @@
 // Memory for response bodies, used over and over. A page the daemon touches
-// for the first time costs a page fault per 4 KiB, and on a VM that hands
-// free memory back to its host (free page reporting, as here) the first
-// touch after an idle spell costs a host fault too: ~13 us per 4 KiB, 1.7 s
-// of CPU per 512 MiB, measured on a cold cat after 40 s idle (daemon's
-// system time 0.5 -> 1.3-1.9 s). A page given back here is handed out again
-// instead, already in memory, and is no garbage for the collector either.
+// for the first time costs a page fault per 4 KiB (~1.8 us here), and on a
+// VM that hands free memory back to its host (free page reporting, as here)
+// the first touch after an idle spell costs a host fault too: a cold cat of
+// 512 MiB started after 40 s idle cost the daemon 1.2-1.9 s of system time
+// instead of 0.5 s (~110k faults; up to 21 us each in the bench). A page
+// given back here is handed out again instead, already in memory, and is no
+// garbage for the collector either.
 //
 // Only whoever knows no one can read a page any more may give it back (see
 // read/page-recycler.ts); a page never given back is left to the garbage
