@@ -446,15 +446,17 @@ export class ObjectReader {
     const P = this.opts.pageSize;
     const { t, first, last } = run;
     const end = Math.min(t.size, (last + 1) * P);
-    const { pages, all } = this.pageStreamer && last > first ? this.streamPieces(t, first, last, run.pieces ?? 1) : this.wholeRun(t, first, last);
+    const streamed = this.pageStreamer !== undefined && last > first;
+    const { pages, all } = streamed ? this.streamPieces(t, first, last, run.pieces ?? 1) : this.wholeRun(t, first, last);
     // A run that is exactly one extent goes to the disk tier whole.
     const per = this.perExtent;
     if (this.disk && first % per === 0 && (last === first + per - 1 || end === t.size) && Math.floor(last / per) === first / per) {
       const ek = this.extentKey(t, first / per);
       all.then((bytes) => this.toDisk(ek, partsOf(bytes), () => this.extentFromMemory(t, first, last), () => this.leaveMemory(t, ek, first, last)), () => undefined);
     }
-    // A streamed run not bound for disk: its pages are whole pool pages held by the cache alone.
-    const adopt = this.pageStreamer && last > first ? this.recycler : undefined;
+    // A streamed run's pages are whole pool pages the cache alone holds (there is a recycler only
+    // without a disk tier, whose writer would hold them too).
+    const adopt = streamed ? this.recycler : undefined;
     return pages.map((p, j) => {
       const k = this.key(t, first + j);
       return this.track(k, p.then((page) => {

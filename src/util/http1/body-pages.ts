@@ -10,16 +10,17 @@
 // `append`. Whole pages come from one pool for the process (util/page-pool.ts):
 // the read path gives back the pages it knows nobody reads any more, and
 // they are read into again rather than fresh memory.
+import { GARBAGE_ALLOWANCE } from "../memory.js";
 import { PagePool, perturbFromEnv } from "../page-pool.js";
 
 export const BODY_PAGE = 256 * 1024;
 
 /**
- * The process's body pages. Its free list holds 16 MiB at most: half of
- * util/memory.ts's garbage allowance, which it stands in for (a page on
- * the list is memory the collector would otherwise be holding).
+ * The process's body pages. Its free list holds half of util/memory.ts's
+ * garbage allowance at most, which it stands in for (a page on the list is
+ * memory the collector would otherwise be holding).
  */
-export const bodyPagePool = new PagePool(BODY_PAGE, 16 * 2 ** 20);
+export const bodyPagePool = new PagePool(BODY_PAGE, GARBAGE_ALLOWANCE / 2);
 bodyPagePool.perturb = perturbFromEnv();
 
 export class BodyPages {
