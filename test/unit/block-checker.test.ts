@@ -3,7 +3,7 @@
 // check; what was queued is answered, never left waiting; only a file that
 // is gone, not one it cannot open, is called bad. (Checks of real block
 // files: test/unit/disk-cache.test.ts.)
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -37,6 +37,32 @@ describe("BlockChecker", () => {
     // ENOTDIR stands for the open errors that say nothing of the block (EMFILE, ENFILE, EACCES).
     expect(await c.check({ path: join(file, "x"), expect: { key: "k" }, length: 1 })).toMatchObject({ ok: false, bad: false });
     await c.close();
+  });
+
+  it("a closing thread is asked to end, and ends once it has loaded; it is not stopped while it loads", async () => {
+    // Terminating a thread while it loads koffi (which reads the header attributes) aborted the
+    // whole process ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"): a mount
+    // unmounted just after its checks began. The real thread, loaded, ends when asked:
+    const real = new BlockChecker();
+    expect(await real.check({ path: "/nowhere", expect: { key: "k" }, length: 1 })).toMatchObject({ ok: false });
+    expect(await real.close()).toBe("ended");
+    // One still loading (300 ms, standing in for koffi's load) is let finish, then ends.
+    const dir = await tempDir("checker-exit");
+    const slow = join(dir, "slow.mjs");
+    const handler = `const { parentPort } = await import("node:worker_threads");
+      parentPort.on("message", (r) => { if (r.op === "exit") { writeFileSync(${JSON.stringify(join(dir, "loaded"))}, "y"); parentPort.close(); } });`;
+    await writeFile(slow, `import { writeFileSync } from "node:fs";\nAtomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);\n${handler}\n`);
+    const c = new BlockChecker(() => undefined, pathToFileURL(slow));
+    void c.check({ path: "/nowhere", expect: { key: "k" }, length: 1 }); // starts the thread
+    expect(await c.close()).toBe("ended");
+    expect(await readFile(join(dir, "loaded"), "utf8")).toBe("y");
+    // One that does not end when asked is terminated after the grace.
+    const deaf = join(dir, "deaf.mjs");
+    await writeFile(deaf, `const { parentPort } = await import("node:worker_threads");\nparentPort.on("message", () => undefined);\n`);
+    const d = new BlockChecker(() => undefined, pathToFileURL(deaf), 100);
+    void d.check({ path: "/nowhere", expect: { key: "k" }, length: 1 });
+    await new Promise((r) => setTimeout(r, 200)); // loaded by then
+    expect(await d.close()).toBe("terminated");
   });
 
   it("answers every check once it is closed", async () => {

@@ -26,6 +26,8 @@ interface Job {
 export type CheckTier = "urgent" | "ahead" | "idle";
 
 const IN_FLIGHT = 4;
+/** How long a closing checker's thread has to end before it is terminated. */
+const EXIT_GRACE_MS = 5_000;
 
 /**
  * Node starts a worker from a JavaScript file: the compiled one, also when
@@ -47,8 +49,9 @@ export class BlockChecker {
   /** Why checking is off for good: a thread died before answering anything (it would again). */
   private broken: string | undefined;
 
-  /** `onBroken` hears once if checking stops for good; `workerUrl` is for tests. */
-  constructor(private readonly onBroken: (why: string) => void = () => undefined, private readonly workerUrl: URL = defaultWorkerUrl) {}
+  /** `onBroken` hears once if checking stops for good; `workerUrl` and `exitGraceMs` are for tests. */
+  constructor(private readonly onBroken: (why: string) => void = () => undefined, private readonly workerUrl: URL = defaultWorkerUrl,
+    private readonly exitGraceMs = EXIT_GRACE_MS) {}
 
   /** Starts the thread now, so the first check does not wait for it (~30 ms). */
   start(): void {
@@ -134,10 +137,25 @@ export class BlockChecker {
     return w;
   }
 
-  async close(): Promise<void> {
+  /** Ends checking; how its thread ended, if it had one. */
+  async close(): Promise<"ended" | "terminated" | undefined> {
     this.closed = true;
     for (const job of [...this.queue.splice(0), ...this.idle.splice(0)]) job.resolve({ ok: false, why: "checker closed", bad: false });
     const w = this.worker;
-    if (w) await w.terminate();
+    if (!w) return undefined;
+    // Asked to end, not terminated: a thread stopped while it is still loading koffi (the FFI its
+    // header attributes are read through) aborts the whole process (koffi's init throws into a
+    // terminating thread: "FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"). The message
+    // is handled only once the thread has loaded; one that does not end in time is terminated.
+    const exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
+    w.postMessage({ op: "exit" } satisfies CheckRequest);
+    let how: "ended" | "terminated" = "ended";
+    const timer = setTimeout(() => {
+      how = "terminated";
+      void w.terminate();
+    }, this.exitGraceMs);
+    await exited;
+    clearTimeout(timer);
+    return how;
   }
 }

@@ -21,7 +21,9 @@ export type Expected = { key: string } | { hash: string; block: string };
 export type CheckRequest =
   | { op: "check"; id: number; path: string; expect: Expected; length: number }
   /** Descriptors the daemon is done with (it opened none of them itself). */
-  | { op: "close"; fds: number[] };
+  | { op: "close"; fds: number[] }
+  /** The checker is closing: end the thread (see BlockChecker.close). */
+  | { op: "exit" };
 
 /**
  * ok: the open descriptor of the file as checked, with its inode and ctime
@@ -91,6 +93,10 @@ if (parentPort) {
   const port = parentPort;
   const buf = { b: Buffer.alloc(0) };
   port.on("message", (r: CheckRequest) => {
+    if (r.op === "exit") {
+      port.close(); // nothing else keeps the thread: it ends
+      return;
+    }
     if (r.op === "close") {
       for (const fd of r.fds) {
         try {
