@@ -59,6 +59,8 @@ export class LruBlockCache implements BlockCache {
   readonly counts: CacheCounts = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
   /** Told of every block that leaves, whatever the reason (what holds its Buffers elsewhere lets go). */
   onDrop: ((key: string) => void) | undefined;
+  /** Told after a block comes in (the body page pool gives up free pages the cache now holds the room of). */
+  onGrow: (() => void) | undefined;
   recycle: ((key: string, block: Bytes) => boolean) | undefined;
 
   constructor(readonly capacity: number) {
@@ -101,6 +103,7 @@ export class LruBlockCache implements BlockCache {
   set(key: string, block: Bytes, origin: "demand" | "prefetch" = "demand"): void {
     if (block.length > this.capacity) return;
     this.lru.set(key, block);
+    this.onGrow?.();
     if (origin === "prefetch" && !this.unread.has(key)) {
       this.unread.add(key);
       this.stats.prefetched += block.length;

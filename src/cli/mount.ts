@@ -42,6 +42,7 @@ interface MountFlags {
   logLevel?: LogLevel;
   limitBytesPerSec?: string;
   limitOpsPerSec?: string;
+  prealloc: string;
 }
 
 /** An octal permission mode, 0 to 0777 ("0644", "644", "0o644"). */
@@ -83,6 +84,19 @@ function cacheDirArgs(f: MountFlags, mountpoint: string): { cacheDir?: string; c
   const mnt = resolve(mountpoint);
   if (dir === mnt || dir.startsWith(`${mnt}/`)) throw new UsageError(`--cache-dir ${f.cacheDir} is inside the mountpoint; put it on a local disk`);
   return { cacheDir: dir, cacheDirSize: size };
+}
+
+/** --prealloc: "auto" or a size no larger than --cache-size (its memory is the cache's). */
+function preallocArg(v: string, cacheSize: number): number | "auto" {
+  if (v === "auto") return "auto";
+  let n: number;
+  try {
+    n = parseSize(v);
+  } catch (e) {
+    throw new UsageError(`bad --prealloc: ${describe(e)} (a size, 0, or auto)`);
+  }
+  if (n > cacheSize) throw new UsageError("--prealloc must be at most --cache-size: the memory it touches is the cache's");
+  return n;
 }
 
 /** Listings and attributes trusted for at most a year: beyond, timer and kernel arithmetic stop meaning it. */
@@ -133,6 +147,7 @@ export function toConfig(source: string, mountpoint: string, f: MountFlags): Mou
     ...(f.metricsPort !== undefined ? { metricsPort: intInRange("--metrics-port", f.metricsPort, 0, 65535) } : {}),
     metricsAddress: f.metricsAddress,
     ...limitArgs(f),
+    prealloc: preallocArg(f.prealloc, cacheSize),
   };
 }
 
@@ -232,6 +247,7 @@ export function mountCommand(): Command {
     .option("--anonymous", "send no credentials (public buckets)")
     .option("--prefix <prefix>", "mount only this sub-tree of the bucket")
     .option("--cache-size <size>", "memory for cached object data (e.g. 512MiB, 2G)", "512MiB")
+    .option("--prealloc <size>", "memory of --cache-size touched as the mount starts, so the first reads don't wait on page faults (auto: one reader's read-ahead, none with --cache-dir; 0: none)", "auto")
     .option("--metadata-ttl <seconds>", "how long listings and attributes are trusted", "60")
     .addOption(new Option("--layout <layout>", "som: Collection/<c>/Entity/<e>/<file> as <c>/<e>/<file>; raw: object names as paths").choices(["auto", "som", "raw"]).default("auto"))
     .option("--project <id>", "Datastore project for sidecar .json records (default: $GOOGLE_CLOUD_PROJECT, $DATASTORE_PROJECT_ID)")

@@ -91,7 +91,8 @@ export function registerSources(m: MountMetrics, s: MetricSources): void {
   }
   const pages = s.pages;
   if (pages) {
-    mirror(r, "som_body_pages_total", "256 KiB response body pages: made (fresh memory) or reused (given back by the read path, already in memory)", ["how"], () => [[{ how: "made" }, pages.pool.made], [{ how: "reused" }, pages.pool.reused]]);
+    mirror(r, "som_body_pages_total", "256 KiB response body pages: made (fresh memory, as a read needed it), prefilled (touched as the mount started, --prealloc) or reused (handed out again from the free list: given back by the read path or prefilled, already in memory)", ["how"],
+      () => [[{ how: "made" }, pages.pool.made], [{ how: "prefilled" }, pages.pool.prefilled], [{ how: "reused" }, pages.pool.reused]]);
     const rec = pages.recycler;
     if (rec) mirror(r, "som_body_pages_recycled_total", "Pages the memory cache dropped whose memory went back for reuse", [], () => [[{}, rec.recycled]]);
   }

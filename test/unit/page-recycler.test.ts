@@ -6,6 +6,7 @@
 // after its memory was handed out again. The pool fills pages given back
 // (perturb), so a premature reuse shows as wrong bytes.
 import { describe, expect, it } from "vitest";
+import { preallocBytes } from "../../src/app/mount-app.js";
 import { LruBlockCache } from "../../src/cache/block-cache.js";
 import { ObjectReader } from "../../src/read/object-reader.js";
 import { PageRecycler } from "../../src/read/page-recycler.js";
@@ -24,7 +25,7 @@ describe("the page pool", () => {
     expect(pool.give(Buffer.alloc(P))).toBe(false); // not made here
     expect(pool.give(a)).toBe(true);
     expect(pool.take().buffer).toBe(a.buffer);
-    expect(pool.stats).toEqual({ made: 1, reused: 1, dropped: 0 });
+    expect(pool.stats).toEqual({ made: 1, reused: 1, dropped: 0, prefilled: 0 });
   });
 
   it("keeps no more than its free list's size; the rest is left to the collector", () => {
@@ -44,6 +45,61 @@ describe("the page pool", () => {
     const a = pool.take().fill(1);
     pool.give(a);
     expect(a.every((b) => b === 0xee)).toBe(true);
+  });
+});
+
+describe("memory reserved as a mount starts (--prealloc)", () => {
+  it("touches the pages ahead of any reader, a few per turn of the event loop, and hands them out instead of fresh ones", async () => {
+    const pool = new PagePool(P, 2 * P);
+    let seen = 0;
+    const done = pool.reserve(40 * P, () => 100 * P, true);
+    setImmediate(() => (seen = pool.stats.prefilled)); // runs between two turns of the prefill
+    expect(await done).toBe(40 * P);
+    expect(seen).toBeGreaterThan(0);
+    expect(seen).toBeLessThan(40);
+    expect(pool.stats).toEqual({ made: 0, reused: 0, dropped: 0, prefilled: 40 });
+    expect(pool.freeBytes).toBe(40 * P);
+    const pages = Array.from({ length: 41 }, () => pool.take());
+    expect(pool.stats.made).toBe(1); // the 41st
+    expect(pages.slice(0, 40).every((p) => p.every((b) => b === 0))).toBe(true); // written whole
+    // All of them may come back while the cache has the room.
+    expect(pages.map((p) => pool.give(p)).filter(Boolean).length).toBe(41);
+  });
+
+  it("stops when told to", async () => {
+    const pool = new PagePool(P, 0);
+    let stop = false;
+    setImmediate(() => (stop = true));
+    const got = await pool.reserve(1000 * P, () => 1000 * P, true, () => stop);
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(1000 * P);
+  });
+
+  it("keeps free pages and cached blocks within the cache's capacity, whatever else fills the cache", async () => {
+    const cache = new LruBlockCache(64 * P);
+    const pool = new PagePool(P, 2 * P);
+    cache.onGrow = () => pool.trim();
+    await pool.reserve(48 * P, () => cache.capacity - cache.size, true);
+    expect(pool.freeBytes).toBe(48 * P);
+    // Small objects (not the pool's pages) fill the cache: the free list gives up the room.
+    for (let i = 0; i < 40; i++) cache.set(`s${i}`, Buffer.alloc(P));
+    expect(pool.freeBytes).toBe(24 * P + 2 * P); // 64 - 40 left, plus the list's own 2
+    expect(pool.stats.dropped).toBe(22);
+    for (let i = 40; i < 64; i++) cache.set(`s${i}`, Buffer.alloc(P));
+    expect(pool.freeBytes).toBe(2 * P);
+    expect(cache.size + pool.freeBytes).toBeLessThanOrEqual(cache.capacity + 2 * P);
+    // And a page given back while the cache is full goes to the collector past the list's own size.
+    const extra = [pool.take(), pool.take(), pool.take()];
+    expect(extra.map((p) => pool.give(p))).toEqual([true, true, false]);
+  });
+
+  it("comes to the read-ahead's memory by default, none with a disk tier, never more than the cache", () => {
+    expect(preallocBytes("auto", false, 304 * P, 352 * P)).toBe(304 * P);
+    expect(preallocBytes("auto", true, 304 * P, 352 * P)).toBe(0);
+    expect(preallocBytes("auto", false, 24 * P, 16 * P)).toBe(16 * P);
+    expect(preallocBytes(100 * P, true, 304 * P, 352 * P)).toBe(100 * P);
+    expect(preallocBytes(0, false, 304 * P, 352 * P)).toBe(0);
+    expect(preallocBytes(999 * P, false, 304 * P, 352 * P)).toBe(352 * P);
   });
 });
 
