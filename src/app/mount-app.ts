@@ -134,9 +134,9 @@ export class StartupError extends Error {}
  * whose host took free memory back after an idle spell): a cold cat of
  * 512 MiB cost the daemon 55k faults. auto is the memory a sequential
  * reader holds at full speed (its read-ahead window, and the pages it has
- * not left behind yet), and none with a disk tier, whose pages are not read into again. Never
- * more than the memory cache holds: pages on the free list and blocks in
- * the cache share its capacity (see util/page-pool.ts).
+ * not left behind yet), and none with a disk tier, whose pages are not
+ * read into again. Never more than the memory cache holds: pages on the
+ * free list and blocks in the cache share its capacity (util/page-pool.ts).
  */
 export function preallocBytes(asked: number | "auto", diskTier: boolean, readAhead: number, capacity: number): number {
   const want = asked === "auto" ? (diskTier ? 0 : readAhead) : asked;
@@ -338,7 +338,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const prealloc = preallocBytes(cfg.prealloc, !!tier, readAhead.max + 2 * readAhead.slack, cache.capacity);
   if (prealloc > 0) {
     const began = performance.now();
-    void bodyPagePool.reserve(prealloc, () => cache.capacity - cache.size, prealloc > 0, () => closing).then((n) => {
+    void bodyPagePool.reserve(prealloc, () => cache.capacity - cache.size, () => closing).then((n) => {
       if (n > 0) log.info(`${Math.round(n / 2 ** 20)} MiB of memory ready for read-ahead (--prealloc), touched in ${Math.round(performance.now() - began)} ms`);
     });
   }

@@ -93,7 +93,7 @@ function preallocArg(v: string, cacheSize: number): number | "auto" {
   try {
     n = parseSize(v);
   } catch (e) {
-    throw new UsageError(`bad --prealloc: ${describe(e)} (a size, 0, or auto)`);
+    throw new UsageError(`bad --prealloc: ${describe(e)}, or auto`);
   }
   if (n > cacheSize) throw new UsageError("--prealloc must be at most --cache-size: the memory it touches is the cache's");
   return n;

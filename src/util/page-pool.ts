@@ -22,7 +22,7 @@ import { setImmediate as yieldLoop } from "node:timers/promises";
 export interface PoolStats {
   /** Pages allocated (first touched) as a reader needed them. */
   made: number;
-  /** Pages handed out again after being given back. */
+  /** Pages handed out from the free list (given back, or prefilled): already in memory. */
   reused: number;
   /** Pages given back while the free list was full, or let go from it when the cache needed the room (left to the collector). */
   dropped: number;
@@ -84,15 +84,15 @@ export class PagePool {
 
   /**
    * Lets the free list hold up to `bytes` more than maxFree while `room()`
-   * (the memory cache's free bytes) has them; with `prefill`, touches that
-   * many pages now, a few per turn of the event loop, and puts them on the
-   * list. Resolves with the bytes prefilled; `stop` ends it early.
+   * (the memory cache's free bytes) has them, and touches that many pages
+   * now, a few per turn of the event loop, onto the list. Resolves with the
+   * bytes prefilled; `stop` ends it early.
    */
-  async reserve(bytes: number, room: () => number, prefill: boolean, stop: () => boolean = () => false): Promise<number> {
+  async reserve(bytes: number, room: () => number, stop: () => boolean = () => false): Promise<number> {
     this.reserved = Math.max(0, bytes);
     this.room = room;
     let n = 0;
-    while (prefill && (n + 1) * this.pageSize <= bytes && !stop() && (this.free.length + 1) * this.pageSize <= this.limit()) {
+    while ((n + 1) * this.pageSize <= bytes && !stop() && (this.free.length + 1) * this.pageSize <= this.limit()) {
       // Written whole: the kernel (and a host that took the memory back) maps it now, not in a read.
       const page = Buffer.allocUnsafeSlow(this.pageSize).fill(0);
       this.ours.add(page.buffer as ArrayBuffer);

@@ -52,7 +52,7 @@ describe("memory reserved as a mount starts (--prealloc)", () => {
   it("touches the pages ahead of any reader, a few per turn of the event loop, and hands them out instead of fresh ones", async () => {
     const pool = new PagePool(P, 2 * P);
     let seen = 0;
-    const done = pool.reserve(40 * P, () => 100 * P, true);
+    const done = pool.reserve(40 * P, () => 100 * P);
     setImmediate(() => (seen = pool.stats.prefilled)); // runs between two turns of the prefill
     expect(await done).toBe(40 * P);
     expect(seen).toBeGreaterThan(0);
@@ -70,7 +70,7 @@ describe("memory reserved as a mount starts (--prealloc)", () => {
     const pool = new PagePool(P, 0);
     let stop = false;
     setImmediate(() => (stop = true));
-    const got = await pool.reserve(1000 * P, () => 1000 * P, true, () => stop);
+    const got = await pool.reserve(1000 * P, () => 1000 * P, () => stop);
     expect(got).toBeGreaterThan(0);
     expect(got).toBeLessThan(1000 * P);
   });
@@ -79,7 +79,7 @@ describe("memory reserved as a mount starts (--prealloc)", () => {
     const cache = new LruBlockCache(64 * P);
     const pool = new PagePool(P, 2 * P);
     cache.onGrow = () => pool.trim();
-    await pool.reserve(48 * P, () => cache.capacity - cache.size, true);
+    await pool.reserve(48 * P, () => cache.capacity - cache.size);
     expect(pool.freeBytes).toBe(48 * P);
     // Small objects (not the pool's pages) fill the cache: the free list gives up the room.
     for (let i = 0; i < 40; i++) cache.set(`s${i}`, Buffer.alloc(P));
