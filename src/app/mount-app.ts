@@ -194,12 +194,66 @@ export async function startMount(cfg: MountConfig, log: Logger, store?: ObjectSt
   // The disk tier first: a directory another daemon holds is refused before anything else happens.
   const diskQueue = cfg.cacheDir ? Math.min(defaultDiskOptions.queueBytes, Math.floor(cfg.cacheSize / 8)) : 0;
   const disk = cfg.cacheDir ? await openDiskCache(cfg.cacheDir, cfg.cacheDirSize, diskQueue, log) : undefined;
+  const plan = memoryPlan(cfg, diskQueue);
+  const prefill = startPrefill(cfg, !!disk, plan, log);
   try {
-    return await startWith(cfg, log, mountpoint, disk, diskQueue, store);
+    return await startWith(cfg, log, mountpoint, disk, plan, prefill, store);
   } catch (err) {
+    prefill.stop();
     await disk?.close();
     throw err;
   }
+}
+
+/** How --cache-size is shared out (see startMount), and how far one reader's read-ahead reaches. */
+interface MemoryPlan {
+  cache: LruBlockCache;
+  /** Prefetch bytes downloading at once. */
+  inFlight: number;
+  /** Prefetched bytes nobody has read yet, at most. */
+  budget: number;
+  readAhead: { initial: number; max: number; slack: number; chunk: number; afterJump: number };
+}
+
+function memoryPlan(cfg: MountConfig, diskQueue: number): MemoryPlan {
+  // --cache-size bounds all object bytes the daemon holds: the memory cache,
+  // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
+  // dead bytes waiting for the next garbage collection (util/memory.ts), plus
+  // with a disk tier its write queue (an eighth, at most 32 MiB). The
+  // background fill streams to disk and holds ~1 MiB per request. Under
+  // --limit-bytes-per-sec, prefetches in flight are held to ~2 s of the rate
+  // so a reader's own request never queues behind minutes of read-ahead.
+  let inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
+  if (cfg.limitBytesPerSec) inFlight = Math.max(defaultReaderOptions.maxRequest, Math.min(inFlight, 2 * cfg.limitBytesPerSec));
+  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue));
+  // Prefetching may fill half the cache with bytes nobody has read yet; the
+  // other half keeps what readers are using.
+  const budget = Math.floor(cache.capacity / 2);
+  // The slack is twice the kernel read-ahead (max_readahead, 2 MiB): libfuse 3's threads hand us one
+  // reader's requests out of order, up to two windows apart (with 2 MiB, a sequential reader was seen
+  // as jumping: its window reset, and a background fill started for it). After a jump, 4 MiB in order:
+  // more than the kernel's read-ahead makes of one tile read (see FilesystemOptions).
+  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(READ_AHEAD_MAX, budget), slack: 4 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 4 * 2 ** 20 };
+  return { cache, inFlight, budget, readAhead };
+}
+
+/**
+ * Touches the first reader's memory (--prealloc) while the mount's start
+ * waits on the network, a few pages per turn of the event loop. libfuse
+ * forks /bin/mount as it mounts: a page touched before then takes one
+ * write fault after it, without a copy (the child execs at once), instead
+ * of a first touch. stop() ends it (the mount failed or is closing).
+ */
+function startPrefill(cfg: MountConfig, diskTier: boolean, plan: MemoryPlan, log: Logger): { stop(): void } {
+  let stopped = false;
+  const bytes = preallocBytes(cfg.prealloc, diskTier, plan.readAhead.max + 2 * plan.readAhead.slack, plan.cache.capacity);
+  if (bytes > 0) {
+    const began = performance.now();
+    void bodyPagePool.reserve(bytes, () => plan.cache.capacity - plan.cache.size, () => stopped).then((n) => {
+      if (n > 0) log.info(`${Math.round(n / 2 ** 20)} MiB of memory ready for read-ahead (--prealloc), touched in ${Math.round(performance.now() - began)} ms`);
+    });
+  }
+  return { stop: () => void (stopped = true) };
 }
 
 async function openDiskCache(dir: string, maxBytes: number, queueBytes: number, log: Logger): Promise<DiskCache> {
@@ -231,7 +285,9 @@ async function keptListings(disk: DiskCache, cfg: MountConfig, layout: Namespace
   };
 }
 
-async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, diskQueue: number, store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
+async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk: DiskCache | undefined, plan: MemoryPlan, prefill: { stop(): void },
+  store?: ObjectStore & ObjectStreamer): Promise<RunningMount> {
+  const { cache, inFlight, budget, readAhead } = plan;
   const real = store ?? new GcsObjectStore({
     bucket: cfg.bucket, anonymous: cfg.anonymous, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(cfg.billingProject ? { userProject: cfg.billingProject } : {}),
   });
@@ -259,19 +315,6 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const { layout, kind } = await chooseLayout(cfg, retrying, log, metrics);
   metrics.setLayout(kind);
   const kept = disk && await keptListings(disk, cfg, layout, log);
-  // --cache-size bounds all object bytes the daemon holds: the memory cache,
-  // plus prefetches downloading (at most a quarter of it, and 128 MiB), plus
-  // dead bytes waiting for the next garbage collection (util/memory.ts), plus
-  // with a disk tier its write queue (an eighth, at most 32 MiB). The
-  // background fill streams to disk and holds ~1 MiB per request. Under
-  // --limit-bytes-per-sec, prefetches in flight are held to ~2 s of the rate
-  // so a reader's own request never queues behind minutes of read-ahead.
-  let inFlight = Math.min(defaultReaderOptions.prefetchInFlightBytes, Math.floor(cfg.cacheSize / 4));
-  if (cfg.limitBytesPerSec) inFlight = Math.max(defaultReaderOptions.maxRequest, Math.min(inFlight, 2 * cfg.limitBytesPerSec));
-  const cache = new LruBlockCache(Math.max(Math.floor(cfg.cacheSize / 4), cfg.cacheSize - inFlight - GARBAGE_ALLOWANCE - diskQueue));
-  // Prefetching may fill half the cache with bytes nobody has read yet; the
-  // other half keeps what readers are using.
-  const budget = Math.floor(cache.capacity / 2);
   // Only the disk tier has files to pass through (see fuse/passthrough.ts).
   const passthrough = disk ? new Passthrough(log) : undefined;
   const tier = disk && {
@@ -290,11 +333,6 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier, pages, recycler);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);
-  // The slack is twice the kernel read-ahead (max_readahead, 2 MiB): libfuse 3's threads hand us one
-  // reader's requests out of order, up to two windows apart (with 2 MiB, a sequential reader was seen
-  // as jumping: its window reset, and a background fill started for it). After a jump, 4 MiB in order:
-  // more than the kernel's read-ahead makes of one tile read (see FilesystemOptions).
-  const readAhead = { initial: Math.min(8 * 2 ** 20, budget), max: Math.min(READ_AHEAD_MAX, budget), slack: 4 * 2 ** 20, chunk: defaultReaderOptions.maxRequest, afterJump: 4 * 2 ** 20 };
   const fsOpts = { uid: cfg.uid, gid: cfg.gid, fileMode: cfg.fileMode, dirMode: cfg.dirMode, readAhead, randomAfter: 2 };
   const fs = cfg.prefetch
     ? new SomFilesystem(layout, reader, fsOpts, series)
@@ -333,15 +371,6 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
     fsname: `som:${cfg.bucket}`,
     debug: cfg.debug,
   }, log, pins, passthrough, resident);
-  // After the mount (libfuse forks /bin/mount in it: pages touched before would be copied on write).
-  let closing = false;
-  const prealloc = preallocBytes(cfg.prealloc, !!tier, readAhead.max + 2 * readAhead.slack, cache.capacity);
-  if (prealloc > 0) {
-    const began = performance.now();
-    void bodyPagePool.reserve(prealloc, () => cache.capacity - cache.size, () => closing).then((n) => {
-      if (n > 0) log.info(`${Math.round(n / 2 ** 20)} MiB of memory ready for read-ahead (--prealloc), touched in ${Math.round(performance.now() - began)} ms`);
-    });
-  }
   if (passthrough?.active()) {
     // A remount's re-reads pass through files checked by then (see ObjectReader.checkRecentOnDisk).
     const began = performance.now();
@@ -357,7 +386,7 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // Called on the way out: the endpoints stop, blocks the disk tier had no room for yet are
   // written, the tier finishes its writes and records a clean shutdown.
   const close = async (): Promise<void> => {
-    closing = true;
+    prefill.stop();
     await endpoints.close();
     resident.detach();
     await kept?.save();
