@@ -243,11 +243,16 @@ function memoryPlan(cfg: MountConfig, diskQueue: number): MemoryPlan {
  * forks /bin/mount as it mounts: a page touched before then takes one
  * write fault after it, without a copy (the child execs at once), instead
  * of a first touch. stop() ends it (the mount failed or is closing).
+ * The cache grows only by set(), so trimming the free list there is enough.
  */
 function startPrefill(cfg: MountConfig, diskTier: boolean, plan: MemoryPlan, log: Logger): { stop(): void } {
   let stopped = false;
-  const bytes = preallocBytes(cfg.prealloc, diskTier, plan.readAhead.max + 2 * plan.readAhead.slack, plan.cache.capacity);
+  // With --no-prefetch there is no read-ahead to hold memory for.
+  const readAhead = cfg.prefetch ? plan.readAhead.max + 2 * plan.readAhead.slack : 0;
+  const bytes = preallocBytes(cfg.prealloc, diskTier, readAhead, plan.cache.capacity);
   if (bytes > 0) {
+    // The cache's room is what the reserved free list may hold: it gives pages up as the cache grows.
+    plan.cache.onGrow = () => bodyPagePool.trim();
     const began = performance.now();
     void bodyPagePool.reserve(bytes, () => plan.cache.capacity - plan.cache.size, () => stopped).then((n) => {
       if (n > 0) log.info(`${Math.round(n / 2 ** 20)} MiB of memory ready for read-ahead (--prealloc), touched in ${Math.round(performance.now() - began)} ms`);
@@ -329,7 +334,6 @@ async function startWith(cfg: MountConfig, log: Logger, mountpoint: string, disk
   // memory). Those waiting on a slow read, and the pool's free list, stay within the garbage
   // allowance they stand in for (16 MiB each).
   const recycler = tier ? undefined : new PageRecycler(bodyPagePool, GARBAGE_ALLOWANCE / 2);
-  cache.onGrow = () => bodyPagePool.trim();
   const reader = new ObjectReader(retrying, cache, { ...defaultReaderOptions, prefetchBudget: budget, prefetchInFlightBytes: inFlight }, log, tier, pages, recycler);
   const policy = new PrefetchPolicy(cache.stats, systemClock, { initialDepth: 64, maxDepth: 128, judgeEveryBytes: 16 * 2 ** 20, probeAfterMs: 30_000 });
   const series = new SeriesPrefetcher(layout, reader, policy, log);

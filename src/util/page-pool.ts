@@ -53,7 +53,6 @@ export class PagePool {
 
   /** A page of pageSize bytes, not zeroed. */
   take(): Buffer {
-    this.trim();
     const b = this.free.pop();
     if (b) {
       this.stats.reused++;

@@ -247,9 +247,9 @@ describe("prefetch through a mount", () => {
     expect(after.sum("som_body_pages_total", { how: "reused" })).toBeGreaterThanOrEqual(24 * 4);
   });
 
-  it("--prealloc 0, and a mount with a disk tier, touch nothing ahead: a cold read makes its pages", async () => {
+  it("--prealloc 0, a mount with a disk tier, and one without read-ahead touch nothing ahead: a cold read makes its pages", async () => {
     const cacheDir = await tempDir("prealloc-disk");
-    for (const extra of [["--prealloc", "0"], ["--cache-dir", cacheDir]]) {
+    for (const extra of [["--prealloc", "0"], ["--cache-dir", cacheDir], ["--no-prefetch"]]) {
       const m = await TestMount.start("series", emu.url, ["--metrics-port", "0", ...extra]);
       expect(await sha256File(join(m.dir, "big", "volume.bin"))).toBe(await sha256File(join(seed, "big", "volume.bin")));
       const s = await Scrape.of(metricsUrl(m));

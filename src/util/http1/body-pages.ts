@@ -18,7 +18,8 @@ export const BODY_PAGE = 256 * 1024;
 /**
  * The process's body pages. Its free list holds half of util/memory.ts's
  * garbage allowance at most, which it stands in for (a page on the list is
- * memory the collector would otherwise be holding).
+ * memory the collector would otherwise be holding), plus what a mount
+ * reserves out of its cache's room (--prealloc, PagePool.reserve).
  */
 export const bodyPagePool = new PagePool(BODY_PAGE, GARBAGE_ALLOWANCE / 2);
 bodyPagePool.perturb = perturbFromEnv();
